@@ -23,7 +23,7 @@ CREATE TABLE tenants (
     payfip_saisie         text NOT NULL DEFAULT 'T' CHECK (payfip_saisie IN ('T', 'X', 'W', 'A')),
     payfip_min_cents      bigint NOT NULL DEFAULT 100,
     payfip_max_cents      bigint NOT NULL DEFAULT 10000000,
-    payfip_retry_delay    interval NOT NULL DEFAULT '2 hours',
+    payfip_retry_minutes  integer NOT NULL DEFAULT 120 CHECK (payfip_retry_minutes >= 0),
     batch_allowed         boolean NOT NULL DEFAULT false,
     batch_max             integer NOT NULL DEFAULT 1 CHECK (batch_max >= 1),
     activation_messages   text NOT NULL DEFAULT 'explicit' CHECK (activation_messages IN ('explicit', 'neutral')),

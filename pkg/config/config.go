@@ -98,6 +98,7 @@ type Log struct {
 
 type Dev struct {
 	DataDir     string `mapstructure:"data_dir"`
+	PGPort      int    `mapstructure:"pg_port"`
 	S3Addr      string `mapstructure:"s3_addr"`
 	SMTPAddr    string `mapstructure:"smtp_addr"`
 	MailWebAddr string `mapstructure:"mail_web_addr"`

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+
+	"portail/pkg/blob"
+	"portail/pkg/config"
+	"portail/pkg/db"
+	"portail/pkg/devenv"
+	"portail/pkg/pgcluster"
+	"portail/pkg/tenant"
+)
+
+// runDev starts the embedded default: every service on this machine, data
+// under dev.data_dir, the demo communes applied, then the portal.
+func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if cfg.HTTP.PublicScheme == "https" && cfg.HTTP.PublicPort == "" {
+		// Links in dev emails must open the local server.
+		cfg.HTTP.PublicScheme = "http"
+		_, port, _ := splitAddr(cfg.HTTP.Addr)
+		cfg.HTTP.PublicPort = port
+	}
+	env, err := devenv.Start(ctx, &cfg)
+	if err == pgcluster.ErrNoServer {
+		return fmt.Errorf("%w\nthen run `make run` again", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := env.Close(); err != nil {
+			log.Warn("dev: stop", "error", err)
+		}
+		log.Info("dev: everything stopped; data kept in " + cfg.Dev.DataDir)
+	}()
+
+	d, err := db.Open(ctx, cfg.Database.URL, cfg.Database.MaxOpenConns)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := db.Migrate(ctx, d.DB); err != nil {
+		return err
+	}
+	blobs, err := blob.New(ctx, cfg.S3)
+	if err != nil {
+		return err
+	}
+	if err := blobs.EnsureBucket(ctx); err != nil {
+		return err
+	}
+	if err := blobs.SelfCheck(ctx); err != nil {
+		return fmt.Errorf("dev: S3 round-trip failed: %w", err)
+	}
+	files, err := tenant.LoadDir(cfg.Tenants.Dir)
+	if err != nil {
+		return err
+	}
+	store := tenant.NewStore(d)
+	if err := applyTenants(ctx, store, files, log); err != nil {
+		return err
+	}
+	return serveApp(ctx, cfg, d, log, func() {
+		fmt.Fprintf(os.Stdout, "\nPortail des factures is running (Ctrl-C stops everything):\n")
+		for _, f := range files {
+			fmt.Fprintf(os.Stdout, "  %-22s %s/\n", f.Name, cfg.HTTP.PublicBaseURL(f.Hosts.Primary))
+		}
+		fmt.Fprintf(os.Stdout, "  caught emails          %s/  (JSON: %s/api/messages)\n", env.Mail.WebURL, env.Mail.WebURL)
+		fmt.Fprintf(os.Stdout, "  S3 server              %s (bucket %s)\n", env.S3.URL, cfg.S3.Bucket)
+		fmt.Fprintf(os.Stdout, "  PostgreSQL             %s\n\n", cfg.Database.URL)
+	})
+}
+
+func splitAddr(addr string) (string, string, error) {
+	h, p, err := net.SplitHostPort(addr)
+	return h, p, err
+}

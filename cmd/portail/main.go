@@ -1,0 +1,89 @@
+// Command portail is the one binary of Portail des factures:
+//
+//	portail dev                  everything on this machine (embedded default)
+//	portail serve                production: external PostgreSQL, S3, SMTP
+//	portail migrate              apply pending database migrations
+//	portail tenants check [dir]  validate tenants/<slug>/tenant.yaml files
+//	portail tenants apply [dir]  create or update the communes they describe
+//
+// Global flag: --config FILE (optional; PORTAIL_* variables override it).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"portail/pkg/config"
+)
+
+const usage = `Usage: portail [--config FILE] COMMAND
+
+Commands:
+  dev                   run everything on this machine: private PostgreSQL, S3 server,
+                        SMTP catcher, PayFiP simulator, demo communes (make run)
+  serve                 run the portal against the configured services (production)
+  migrate               apply pending database migrations
+  tenants check [DIR]   validate the communes' tenant.yaml files (default: tenants.dir)
+  tenants apply [DIR]   create or update the communes they describe
+`
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "portail:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("portail", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
+	configFile := fs.String("config", "", "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	args = fs.Args()
+	if len(args) == 0 {
+		fs.Usage()
+		return errors.New("missing command")
+	}
+	cfg, err := config.Load(*configFile)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch args[0] {
+	case "dev":
+		return runDev(ctx, cfg, log)
+	case "serve":
+		return runServe(ctx, cfg, log)
+	case "migrate":
+		return runMigrate(ctx, cfg, log)
+	case "tenants":
+		return runTenants(ctx, cfg, log, args[1:])
+	case "help", "-h", "--help":
+		fs.Usage()
+		return nil
+	}
+	fs.Usage()
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

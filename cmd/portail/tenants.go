@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"portail/pkg/config"
+	"portail/pkg/db"
+	"portail/pkg/tenant"
+)
+
+func runTenants(ctx context.Context, cfg config.Config, log *slog.Logger, args []string) error {
+	if len(args) == 0 || (args[0] != "check" && args[0] != "apply") {
+		return errors.New("usage: portail tenants check|apply [DIR]")
+	}
+	dir := cfg.Tenants.Dir
+	if len(args) > 1 {
+		dir = args[1]
+	}
+	files, err := tenant.LoadDir(dir)
+	if err != nil {
+		return err
+	}
+	if args[0] == "check" {
+		for _, f := range files {
+			fmt.Printf("ok  %-20s %s (%s)\n", f.Slug, f.Name, f.Hosts.Primary)
+		}
+		return nil
+	}
+	if cfg.Database.URL == "" {
+		return errors.New("config: database.url is required (env PORTAIL_DATABASE_URL)")
+	}
+	d, err := db.Open(ctx, cfg.Database.URL, 2)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return applyTenants(ctx, tenant.NewStore(d), files, log)
+}
+
+func applyTenants(ctx context.Context, store *tenant.Store, files []*tenant.File, log *slog.Logger) error {
+	results, err := store.Apply(ctx, files)
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		state := "unchanged"
+		switch {
+		case r.Created:
+			state = "created"
+		case r.Changed:
+			state = "updated"
+		}
+		log.Info("tenant applied", "slug", r.Slug, "state", state)
+	}
+	return nil
+}

@@ -1,0 +1,461 @@
+package account
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"portail/pkg/db"
+	"portail/pkg/mail"
+	"portail/pkg/tenant"
+)
+
+// ActivationOutcome is the result of an activation request; the web layer
+// shows the manual's message for each (or one neutral message when the
+// commune chose tenant.ActivationMessages = "neutral").
+type ActivationOutcome int
+
+// Activation outcomes.
+const (
+	// ActivationUnknown: "Activation impossible, adresse inconnue" (also for
+	// disabled accounts: the resident must contact the service).
+	ActivationUnknown ActivationOutcome = iota + 1
+	// ActivationAlreadyActive: "Activation impossible, il existe déjà un
+	// compte actif avec cette adresse mail."
+	ActivationAlreadyActive
+	// ActivationSent: "Un message d'activation du compte vous a été envoyé
+	// avec succès."
+	ActivationSent
+)
+
+func (o ActivationOutcome) String() string {
+	switch o {
+	case ActivationUnknown:
+		return "unknown"
+	case ActivationAlreadyActive:
+		return "already_active"
+	case ActivationSent:
+		return "sent"
+	}
+	return fmt.Sprintf("ActivationOutcome(%d)", int(o))
+}
+
+// RequestActivation emails an activation link to a pending account with
+// this email. Requests are rate-limited per email (ErrTooManyRequests), for
+// known and unknown addresses alike.
+func (s *Service) RequestActivation(ctx context.Context, t *tenant.Tenant, email string) (ActivationOutcome, error) {
+	email = NormalizeEmail(email)
+	if !ValidEmail(email) {
+		return ActivationUnknown, nil
+	}
+	lim := s.limits()
+	now := s.now()
+	ok, err := allow(ctx, s.DB, now, t.ID, "activation", email, lim.ActivationPerHour, time.Hour)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, ErrTooManyRequests
+	}
+	var outcome ActivationOutcome
+	err = db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		var a Account
+		err := tx.GetContext(ctx, &a, `SELECT `+accountColumns+` FROM accounts
+			WHERE tenant_id = $1 AND email = $2 FOR UPDATE`, t.ID, email)
+		if isNoRows(err) {
+			outcome = ActivationUnknown
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("account: activation: %w", err)
+		}
+		switch a.Status {
+		case StatusActive:
+			outcome = ActivationAlreadyActive
+			return nil
+		case StatusDisabled:
+			outcome = ActivationUnknown
+			return nil
+		}
+		raw, exp, err := issueToken(ctx, tx, t.ID, a.ID, PurposeActivation, "", now, lim.ActivationTTL)
+		if err != nil {
+			return err
+		}
+		link, err := s.link(t, "/activation/"+raw)
+		if err != nil {
+			return err
+		}
+		if err := s.Outbox.EnqueueTx(ctx, tx, mail.Email{
+			TenantID: t.ID, To: a.Email, Template: "activation", NotAfter: exp,
+			Data: map[string]any{"Link": link, "DisplayName": a.DisplayName},
+		}); err != nil {
+			return fmt.Errorf("account: activation email: %w", err)
+		}
+		outcome = ActivationSent
+		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorAnonymous, ActorID: a.ID, Action: "activation.requested"})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return outcome, nil
+}
+
+// SetPasswordWithToken sets the password chosen on an activation or reset
+// link's form and consumes the token. Activation makes the account active.
+// Every session and remember-me token of the account is revoked; the
+// resident then logs in (no automatic login). A *PolicyError leaves the
+// token usable so that the form can be shown again.
+func (s *Service) SetPasswordWithToken(ctx context.Context, t *tenant.Tenant, rawToken string, p Purpose, newPassword string) error {
+	if p != PurposeActivation && p != PurposeReset {
+		return ErrTokenInvalid
+	}
+	tok, err := s.PeekToken(ctx, t.ID, rawToken, p)
+	if err != nil {
+		return err
+	}
+	acc, err := s.Get(ctx, t.ID, tok.AccountID)
+	if err != nil {
+		return err
+	}
+	if err := CheckPassword(newPassword, t.PasswordMinLength, t.Name, acc.Email); err != nil {
+		return err
+	}
+	hash, err := s.Hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	return db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		// Consumed here, atomically: a concurrent POST with the same token loses.
+		tok, err := consumeToken(ctx, tx, t.ID, rawToken, p, now)
+		if err != nil {
+			return err
+		}
+		a, _, err := getAccountForUpdate(ctx, tx, t.ID, tok.AccountID)
+		if err != nil {
+			return err
+		}
+		if p == PurposeReset && a.Status != StatusActive {
+			return ErrTokenInvalid
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $3, status = 'active',
+			password_changed_at = $4, updated_at = $4 WHERE tenant_id = $1 AND id = $2`, t.ID, a.ID, hash, now); err != nil {
+			return fmt.Errorf("account: set password: %w", err)
+		}
+		if err := s.afterPasswordChange(ctx, tx, t.ID, a, "", now); err != nil {
+			return err
+		}
+		action := "password.reset"
+		if p == PurposeActivation {
+			action = "account.activated"
+		}
+		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID, Action: action})
+	})
+}
+
+// afterPasswordChange revokes what the old password gave: outstanding
+// tokens, other sessions, remember-me tokens; and clears the login counter.
+func (s *Service) afterPasswordChange(ctx context.Context, tx *sqlx.Tx, tenantID int64, a *Account, keepSessionID string, now time.Time) error {
+	if err := invalidateTokens(ctx, tx, tenantID, a.ID, now, PurposeActivation, PurposeReset, PurposeEmailChange); err != nil {
+		return err
+	}
+	if err := deleteSessions(ctx, tx, tenantID, a.ID, keepSessionID); err != nil {
+		return err
+	}
+	if err := revokeRemember(ctx, tx, tenantID, a.ID); err != nil {
+		return err
+	}
+	return clearAccountThrottle(ctx, tx, tenantID, a.Email)
+}
+
+// Authenticate checks an email and password. Unknown email, wrong
+// password, pending and disabled accounts all give ErrInvalidCredentials
+// after one argon2 computation; too many failures give *ThrottledError.
+func (s *Service) Authenticate(ctx context.Context, t *tenant.Tenant, email, password, ip string) (*Account, error) {
+	email = NormalizeEmail(email)
+	wait, err := s.reserveLoginAttempt(ctx, t.ID, email, ip)
+	if err != nil {
+		return nil, err
+	}
+	if wait > 0 {
+		return nil, &ThrottledError{RetryAfter: wait}
+	}
+	var row struct {
+		Account
+		PasswordHash string `db:"password_hash"`
+	}
+	err = s.DB.GetContext(ctx, &row, `SELECT `+accountColumns+`, password_hash FROM accounts
+		WHERE tenant_id = $1 AND email = $2`, t.ID, email)
+	found := err == nil
+	if err != nil && !isNoRows(err) {
+		return nil, fmt.Errorf("account: authenticate: %w", err)
+	}
+	var ok, rehash bool
+	if !found || row.PasswordHash == "" {
+		if err := s.Hasher.DummyVerify(ctx, password); err != nil {
+			return nil, err
+		}
+	} else if ok, rehash, err = s.Hasher.Verify(ctx, password, row.PasswordHash); err != nil {
+		return nil, err
+	}
+	if !ok || row.Status != StatusActive {
+		// The attempt was already counted as a failure by the reservation.
+		if err := Audit(ctx, s.DB, AuditEntry{TenantID: t.ID, ActorKind: ActorAnonymous, ActorID: row.ID,
+			Action: "login.failed", IP: ip, Details: map[string]any{"email": email}}); err != nil {
+			return nil, err
+		}
+		return nil, ErrInvalidCredentials
+	}
+	var newHash string
+	if rehash {
+		// Best effort: a failed rehash only delays the upgrade.
+		newHash, _ = s.Hasher.Hash(ctx, password)
+	}
+	err = db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		if err := loginSucceeded(ctx, tx, t.ID, email, ip); err != nil {
+			return err
+		}
+		if newHash != "" {
+			// Only if unchanged meanwhile (a concurrent reset wins).
+			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $4
+				WHERE tenant_id = $1 AND id = $2 AND password_hash = $3`, t.ID, row.ID, row.PasswordHash, newHash); err != nil {
+				return fmt.Errorf("account: rehash: %w", err)
+			}
+		}
+		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: row.ID, Action: "login.ok", IP: ip})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &row.Account, nil
+}
+
+// RequestReset emails a password-reset link ("Oublié ?") when an active
+// account has this email. It returns nil whatever the email, and also when
+// rate-limited (per email and per IP), so that nothing tells accounts apart;
+// only infrastructure errors are returned.
+func (s *Service) RequestReset(ctx context.Context, t *tenant.Tenant, email, ip string) error {
+	email = NormalizeEmail(email)
+	if !ValidEmail(email) {
+		return nil
+	}
+	lim := s.limits()
+	now := s.now()
+	okEmail, err := allow(ctx, s.DB, now, t.ID, "reset", email, lim.ResetPerHour, time.Hour)
+	if err != nil {
+		return err
+	}
+	okIP := true
+	if ip != "" {
+		if okIP, err = allow(ctx, s.DB, now, t.ID, "reset_ip", ipKey(ip), lim.ResetPerHourPerIP, time.Hour); err != nil {
+			return err
+		}
+	}
+	if !okEmail || !okIP {
+		return nil
+	}
+	return db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		var a Account
+		err := tx.GetContext(ctx, &a, `SELECT `+accountColumns+` FROM accounts
+			WHERE tenant_id = $1 AND email = $2 FOR UPDATE`, t.ID, email)
+		if isNoRows(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("account: reset: %w", err)
+		}
+		if a.Status != StatusActive {
+			return nil
+		}
+		raw, exp, err := issueToken(ctx, tx, t.ID, a.ID, PurposeReset, "", now, lim.ResetTTL)
+		if err != nil {
+			return err
+		}
+		link, err := s.link(t, "/mot-de-passe/"+raw)
+		if err != nil {
+			return err
+		}
+		if err := s.Outbox.EnqueueTx(ctx, tx, mail.Email{
+			TenantID: t.ID, To: a.Email, Template: "reset", NotAfter: exp,
+			Data: map[string]any{"Link": link, "DisplayName": a.DisplayName},
+		}); err != nil {
+			return fmt.Errorf("account: reset email: %w", err)
+		}
+		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorAnonymous, ActorID: a.ID,
+			Action: "password.reset_requested", IP: ip})
+	})
+}
+
+// loadWithHash returns an active account and its password hash.
+func (s *Service) loadWithHash(ctx context.Context, tenantID, accountID int64) (*Account, string, error) {
+	var row struct {
+		Account
+		PasswordHash string `db:"password_hash"`
+	}
+	err := s.DB.GetContext(ctx, &row, `SELECT `+accountColumns+`, password_hash FROM accounts
+		WHERE tenant_id = $1 AND id = $2`, tenantID, accountID)
+	if isNoRows(err) {
+		return nil, "", ErrNotFound
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("account: load: %w", err)
+	}
+	if row.Status != StatusActive || row.PasswordHash == "" {
+		return nil, "", ErrAccountInactive
+	}
+	return &row.Account, row.PasswordHash, nil
+}
+
+// checkCurrentPassword verifies a logged-in resident's password, throttled
+// like a login on the account's email (a stolen session must not become a
+// password oracle).
+func (s *Service) checkCurrentPassword(ctx context.Context, t *tenant.Tenant, a *Account, hash, current, action string) error {
+	wait, err := s.reserveLoginAttempt(ctx, t.ID, a.Email, "")
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		return &ThrottledError{RetryAfter: wait}
+	}
+	ok, _, err := s.Hasher.Verify(ctx, current, hash)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := Audit(ctx, s.DB, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID, Action: action + ".wrong_password"}); err != nil {
+			return err
+		}
+		return ErrWrongPassword
+	}
+	return clearAccountThrottle(ctx, s.DB, t.ID, a.Email)
+}
+
+// ChangePassword replaces a logged-in resident's password ("Changer le mot
+// de passe"); the current one is required. Other sessions (all but
+// keepSessionID, the raw id of the current one) and every remember-me token
+// are revoked.
+func (s *Service) ChangePassword(ctx context.Context, t *tenant.Tenant, accountID int64, current, newPassword, keepSessionID string) error {
+	a, hash, err := s.loadWithHash(ctx, t.ID, accountID)
+	if err != nil {
+		return err
+	}
+	if err := CheckPassword(newPassword, t.PasswordMinLength, t.Name, a.Email); err != nil {
+		return err
+	}
+	if err := s.checkCurrentPassword(ctx, t, a, hash, current, "password.change"); err != nil {
+		return err
+	}
+	newHash, err := s.Hasher.Hash(ctx, newPassword)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	return db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		a, _, err := getAccountForUpdate(ctx, tx, t.ID, accountID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $3, password_changed_at = $4, updated_at = $4
+			WHERE tenant_id = $1 AND id = $2`, t.ID, a.ID, newHash, now); err != nil {
+			return fmt.Errorf("account: change password: %w", err)
+		}
+		if err := s.afterPasswordChange(ctx, tx, t.ID, a, keepSessionID, now); err != nil {
+			return err
+		}
+		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID, Action: "password.changed"})
+	})
+}
+
+// RequestEmailChange starts "Changer l'adresse mail": after checking the
+// password and that no other account of the commune uses newEmail, it
+// emails a verification link to the new address and a notice to the old
+// one. The login changes only when the link is confirmed.
+func (s *Service) RequestEmailChange(ctx context.Context, t *tenant.Tenant, accountID int64, currentPassword, newEmail string) error {
+	newEmail = NormalizeEmail(newEmail)
+	if !ValidEmail(newEmail) {
+		return ErrInvalidEmail
+	}
+	a, hash, err := s.loadWithHash(ctx, t.ID, accountID)
+	if err != nil {
+		return err
+	}
+	if newEmail == a.Email {
+		return ErrEmailUnchanged
+	}
+	lim := s.limits()
+	ok, err := s.Allow(ctx, t.ID, "email_change", fmt.Sprint(accountID), lim.EmailChangePerHour, time.Hour)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrTooManyRequests
+	}
+	if err := s.checkCurrentPassword(ctx, t, a, hash, currentPassword, "email_change"); err != nil {
+		return err
+	}
+	now := s.now()
+	return db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		var taken bool
+		if err := tx.GetContext(ctx, &taken, `SELECT EXISTS (SELECT 1 FROM accounts WHERE tenant_id = $1 AND email = $2)`,
+			t.ID, newEmail); err != nil {
+			return fmt.Errorf("account: email change: %w", err)
+		}
+		if taken {
+			return ErrEmailTaken
+		}
+		raw, exp, err := issueToken(ctx, tx, t.ID, a.ID, PurposeEmailChange, newEmail, now, lim.EmailChangeTTL)
+		if err != nil {
+			return err
+		}
+		link, err := s.link(t, "/adresse/"+raw)
+		if err != nil {
+			return err
+		}
+		if err := s.Outbox.EnqueueTx(ctx, tx, mail.Email{
+			TenantID: t.ID, To: newEmail, Template: "email_change_verify", NotAfter: exp,
+			Data: map[string]any{"Link": link, "DisplayName": a.DisplayName, "NewEmail": newEmail},
+		}); err != nil {
+			return fmt.Errorf("account: email change: %w", err)
+		}
+		if err := s.Outbox.EnqueueTx(ctx, tx, mail.Email{
+			TenantID: t.ID, To: a.Email, Template: "email_change_notice",
+			Data: map[string]any{"DisplayName": a.DisplayName, "NewEmail": newEmail},
+		}); err != nil {
+			return fmt.Errorf("account: email change: %w", err)
+		}
+		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID,
+			Action: "email_change.requested", Details: map[string]any{"new_email": newEmail}})
+	})
+}
+
+// ConfirmEmailChange consumes an email-change link: the new address becomes
+// the login. ErrEmailTaken if another account took it meanwhile (the token
+// then stays usable).
+func (s *Service) ConfirmEmailChange(ctx context.Context, t *tenant.Tenant, rawToken string) error {
+	now := s.now()
+	err := db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		tok, err := consumeToken(ctx, tx, t.ID, rawToken, PurposeEmailChange, now)
+		if err != nil {
+			return err
+		}
+		a, _, err := getAccountForUpdate(ctx, tx, t.ID, tok.AccountID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET email = $3, updated_at = $4
+			WHERE tenant_id = $1 AND id = $2`, t.ID, a.ID, tok.NewEmail, now); err != nil {
+			if db.IsUniqueViolation(err) {
+				return ErrEmailTaken
+			}
+			return fmt.Errorf("account: confirm email change: %w", err)
+		}
+		if err := invalidateTokens(ctx, tx, t.ID, a.ID, now, PurposeEmailChange); err != nil {
+			return err
+		}
+		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID,
+			Action: "email.changed", Details: map[string]any{"old_email": a.Email, "new_email": tok.NewEmail}})
+	})
+	return err
+}

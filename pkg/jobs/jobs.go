@@ -1,0 +1,51 @@
+// Package jobs sets up River, the durable job queue kept in PostgreSQL.
+// Jobs are enqueued in the same transaction as the change that causes them.
+package jobs
+
+import (
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+)
+
+// Client is River's client over database/sql (lib/pq).
+type Client = river.Client[*sql.Tx]
+
+// Options tunes the client. A nil Workers gives an insert-only client.
+type Options struct {
+	Workers      *river.Workers
+	Concurrency  int           // workers of the default queue (default 10)
+	PollInterval time.Duration // how often to look for new jobs (default 1s; tests use less)
+	Periodic     []*river.PeriodicJob
+	Logger       *slog.Logger
+}
+
+// New builds a River client on d. Start it with client.Start(ctx) to work jobs.
+func New(d *sqlx.DB, o Options) (*Client, error) {
+	cfg := &river.Config{
+		Logger:       o.Logger,
+		PeriodicJobs: o.Periodic,
+	}
+	if o.Workers != nil {
+		conc := o.Concurrency
+		if conc <= 0 {
+			conc = 10
+		}
+		cfg.Workers = o.Workers
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: conc}}
+		cfg.FetchPollInterval = o.PollInterval
+		if o.PollInterval > 0 && o.PollInterval < river.FetchPollIntervalDefault {
+			cfg.FetchCooldown = o.PollInterval
+		}
+	}
+	c, err := river.NewClient(riverdatabasesql.New(d.DB), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,94 @@
+// Package tenant holds the communes (tenants): their settings, the
+// tenant.yaml files that provision them, and host-name resolution.
+package tenant
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Tenant is one commune and every setting the product reads from it.
+type Tenant struct {
+	ID           int64  `db:"id"`
+	Slug         string `db:"slug"`
+	Name         string `db:"name"`          // "MAIRIE DE SISTEC"
+	ServiceLabel string `db:"service_label"` // "Facturation Restauration scolaire"
+	Status       string `db:"status"`        // active | suspended
+	PrimaryHost  string `db:"primary_host"`  // used in every emailed link
+	Aliases      []string
+
+	Logo              []byte        `db:"logo"`
+	LogoType          string        `db:"logo_type"`
+	ColorPrimary      string        `db:"color_primary"`
+	ColorAccent       string        `db:"color_accent"`
+	TemplateOverrides JSONStringMap `db:"template_overrides"` // template name → source
+
+	ContactPhone    string `db:"contact_phone"`
+	ContactHours    string `db:"contact_hours"`
+	ContactEmail    string `db:"contact_email"` // the service's address
+	WelcomeText     string `db:"welcome_text"`
+	ImportantNotice string `db:"important_notice"`
+
+	PayFiPNumcli       string `db:"payfip_numcli"`
+	PayFiPMode         string `db:"payfip_mode"`   // ws | classic
+	PayFiPSaisie       string `db:"payfip_saisie"` // T | X | W | A
+	PayFiPMinCents     int64  `db:"payfip_min_cents"`
+	PayFiPMaxCents     int64  `db:"payfip_max_cents"`
+	PayFiPRetryMinutes int    `db:"payfip_retry_minutes"` // wait after a failed attempt
+
+	BatchAllowed bool `db:"batch_allowed"`
+	BatchMax     int  `db:"batch_max"`
+
+	ActivationMessages string `db:"activation_messages"` // explicit | neutral
+	PasswordMinLength  int    `db:"password_min_length"`
+	PaperlessEnabled   bool   `db:"paperless_enabled"`
+	InvoiceAlerts      bool   `db:"invoice_alerts"`
+	PaymentsSuspended  bool   `db:"payments_suspended"`
+
+	UpdatedAt time.Time `db:"updated_at"`
+}
+
+// RetryDelay is how long a resident waits after an abandoned, refused or
+// unknown payment attempt before trying again.
+func (t *Tenant) RetryDelay() time.Duration {
+	return time.Duration(t.PayFiPRetryMinutes) * time.Minute
+}
+
+// Active tells whether residents may use the commune's portal.
+func (t *Tenant) Active() bool { return t.Status == "active" }
+
+type ctxKey struct{}
+
+// WithContext returns ctx carrying t: the only way handlers and queries
+// learn the tenant (never from request input).
+func WithContext(ctx context.Context, t *Tenant) context.Context {
+	return context.WithValue(ctx, ctxKey{}, t)
+}
+
+// FromContext returns the tenant resolved for this request, or nil.
+func FromContext(ctx context.Context) *Tenant {
+	t, _ := ctx.Value(ctxKey{}).(*Tenant)
+	return t
+}
+
+// JSONStringMap is a jsonb column holding a string → string object.
+type JSONStringMap map[string]string
+
+// Scan implements sql.Scanner.
+func (m *JSONStringMap) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		*m = nil
+		return nil
+	case []byte:
+		b = v
+	case string:
+		b = []byte(v)
+	default:
+		return fmt.Errorf("tenant: cannot scan %T into JSONStringMap", src)
+	}
+	return json.Unmarshal(b, m)
+}

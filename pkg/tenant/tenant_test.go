@@ -1,0 +1,171 @@
+package tenant_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"portail/pkg/dbtest"
+	"portail/pkg/tenant"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+const goodYAML = `slug: %s
+name: "MAIRIE DE TEST"
+service_label: "Facturation"
+hosts:
+  primary: %s
+contact:
+  email: "service@test.localhost"
+payfip:
+  numcli: "%s"
+`
+
+func writeTenant(t *testing.T, dir, slug, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, slug, "tenant.yaml")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+
+func TestDemoTenantsAreValid(t *testing.T) {
+	files, err := tenant.LoadDir("../../tenants")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 2 {
+		t.Fatalf("want at least two demo communes, got %d", len(files))
+	}
+}
+
+func TestCheckNamesFileAndField(t *testing.T) {
+	cases := []struct {
+		name, body, field string
+	}{
+		{"bad numcli", fmt.Sprintf(goodYAML, "a", "a.localhost", "4200"), "payfip.numcli"},
+		{"numcli letters", fmt.Sprintf(goodYAML, "a", "a.localhost", "00420A"), "payfip.numcli"},
+		{"unknown key", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200") + "colour: red\n", "colour"},
+		{"host with port", fmt.Sprintf(goodYAML, "a", "a.localhost:8080", "004200"), "hosts.primary"},
+		{"slug not folder", fmt.Sprintf(goodYAML, "b", "a.localhost", "004200"), "slug"},
+		{"batch max without batch", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200") + "payments:\n  batch_max: 3\n", "payments.batch_max"},
+		{"weak password floor", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200") + "accounts:\n  password_min_length: 5\n", "accounts.password_min_length"},
+		{"not yaml", "slug: [", "tenant.yaml"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := writeTenant(t, dir, "a", tc.body)
+			_, err := tenant.LoadDir(dir)
+			if err == nil {
+				t.Fatal("invalid file accepted")
+			}
+			if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("error %q does not name the file %s and the field %s", err, p, tc.field)
+			}
+		})
+	}
+}
+
+func TestCheckRefusesHostUsedTwice(t *testing.T) {
+	dir := t.TempDir()
+	writeTenant(t, dir, "a", fmt.Sprintf(goodYAML, "a", "same.localhost", "000001"))
+	p := writeTenant(t, dir, "b", fmt.Sprintf(goodYAML, "b", "same.localhost", "000002"))
+	_, err := tenant.LoadDir(dir)
+	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), `"same.localhost"`) {
+		t.Fatalf("host used twice: got %v", err)
+	}
+}
+
+func TestApplyIsIdempotentAndResolvesHosts(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	store := tenant.NewStore(d)
+	files, err := tenant.LoadDir("../../tenants")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := store.Apply(ctx, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if !r.Created {
+			t.Fatalf("first apply of %s: not created", r.Slug)
+		}
+	}
+	res, err = store.Apply(ctx, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Created || r.Changed {
+			t.Fatalf("second apply of %s changed something: %+v", r.Slug, r)
+		}
+	}
+	var n int
+	d.Get(&n, `SELECT count(*) FROM tenants`)
+	if n != len(files) {
+		t.Fatalf("%d tenants after two applies of %d files", n, len(files))
+	}
+	for _, host := range []string{"SISTEC.localhost", "sistec.localhost.", "sistec.localhost:8080", "www.sistec.localhost"} {
+		got, err := store.ByHost(ctx, tenant.NormalizeHost(host))
+		if err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+		if got.Name != "MAIRIE DE SISTEC" || got.PayFiPNumcli != "004200" || !got.BatchAllowed {
+			t.Fatalf("%s resolved to %+v", host, got)
+		}
+	}
+	if _, err := store.ByHost(ctx, "inconnu.localhost"); err != tenant.ErrNotFound {
+		t.Fatalf("unknown host: %v", err)
+	}
+	// A change is applied, and reported as a change.
+	files[0].Name = "MAIRIE MODIFIEE"
+	res, err = store.Apply(ctx, files)
+	if err != nil || !res[0].Changed {
+		t.Fatalf("changed file not applied: %+v %v", res, err)
+	}
+}
+
+func TestApplyRefusesHostOfAnotherTenant(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	store := tenant.NewStore(d)
+	dir := t.TempDir()
+	writeTenant(t, dir, "a", fmt.Sprintf(goodYAML, "a", "a.localhost", "000001"))
+	files, _ := tenant.LoadDir(dir)
+	if _, err := store.Apply(ctx, files); err != nil {
+		t.Fatal(err)
+	}
+	dir2 := t.TempDir()
+	writeTenant(t, dir2, "b", fmt.Sprintf(goodYAML, "b", "a.localhost", "000002"))
+	files2, _ := tenant.LoadDir(dir2)
+	if _, err := store.Apply(ctx, files2); err == nil {
+		t.Fatal("a host was moved to another tenant silently")
+	}
+}
+
+func FuzzNormalizeHost(f *testing.F) {
+	for _, s := range []string{"sistec.localhost", "SISTEC.LOCALHOST.:8080", "[::1]:80", "", ":", "a..b."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		n := tenant.NormalizeHost(h)
+		if n != strings.ToLower(n) {
+			t.Fatalf("%q normalised to non-lower-case %q", h, n)
+		}
+		if tenant.NormalizeHost(n) != n && !strings.Contains(n, ":") {
+			t.Fatalf("not idempotent: %q → %q → %q", h, n, tenant.NormalizeHost(n))
+		}
+	})
+}

@@ -1,0 +1,140 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"portail/pkg/tenant"
+	"portail/pkg/web/view"
+)
+
+// requestID tags each request for the logs and the X-Request-Id header.
+func requestID() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		b := make([]byte, 8)
+		rand.Read(b)
+		id := hex.EncodeToString(b)
+		c.Set("request_id", id)
+		c.Header("X-Request-Id", id)
+		c.Next()
+	}
+}
+
+// logRequests logs one line per request. The query string is never logged:
+// token links and PayFiP returns carry secrets or personal data there.
+func logRequests(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		attrs := []any{
+			"method", c.Request.Method,
+			"path", redactPath(c.Request.URL.Path),
+			"status", c.Writer.Status(),
+			"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+			"ip", c.ClientIP(),
+			"request_id", c.GetString("request_id"),
+		}
+		if t := tenant.FromContext(c.Request.Context()); t != nil {
+			attrs = append(attrs, "tenant", t.Slug)
+		}
+		level := slog.LevelInfo
+		if c.Writer.Status() >= 500 {
+			level = slog.LevelError
+		}
+		if len(c.Errors) > 0 {
+			attrs = append(attrs, "error", c.Errors.String())
+		}
+		log.Log(c.Request.Context(), level, "http", attrs...)
+	}
+}
+
+// tokenRoutes carry a secret token as their last path segment.
+var tokenRoutes = []string{"/activation/", "/mot-de-passe/", "/adresse/", "/desabonnement/"}
+
+func redactPath(p string) string {
+	for _, prefix := range tokenRoutes {
+		if strings.HasPrefix(p, prefix) && len(p) > len(prefix) {
+			return prefix + "[token]"
+		}
+	}
+	return p
+}
+
+// securityHeaders sets the headers of SECURITY.md "Web" on every answer.
+func securityHeaders(formActions string, tls bool) gin.HandlerFunc {
+	csp := "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+	if formActions != "" {
+		csp += " " + formActions
+	}
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		if tls {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		c.Next()
+	}
+}
+
+// noStore marks answers that carry personal data as not cacheable.
+func noStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Next()
+}
+
+// resolveTenant finds the commune from the Host header (gin only trusts
+// X-Forwarded-Host from configured proxies, see trustedHost); an unknown
+// host gets the "Portail inconnu" page, never a default commune.
+func (s *Server) resolveTenant(c *gin.Context) {
+	host := tenant.NormalizeHost(s.requestHost(c))
+	t, err := s.tenants.ByHost(c.Request.Context(), host)
+	if errors.Is(err, tenant.ErrNotFound) || (err == nil && !t.Active()) {
+		s.render(c, http.StatusNotFound, "errors/unknown_host.html", view.Page{
+			Title: "Portail inconnu", Data: map[string]string{"Host": host},
+		})
+		c.Abort()
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Request = c.Request.WithContext(tenant.WithContext(c.Request.Context(), t))
+	c.Next()
+}
+
+// requestHost is the Host header, or X-Forwarded-Host when the direct
+// peer is a trusted proxy.
+func (s *Server) requestHost(c *gin.Context) string {
+	if fwd := c.Request.Header.Get("X-Forwarded-Host"); fwd != "" && s.fromTrustedProxy(c) {
+		first, _, _ := strings.Cut(fwd, ",")
+		return strings.TrimSpace(first)
+	}
+	return c.Request.Host
+}
+
+func (s *Server) fromTrustedProxy(c *gin.Context) bool {
+	ip, err := netip.ParseAddr(c.RemoteIP())
+	if err != nil {
+		return false
+	}
+	for _, p := range s.trusted {
+		if p.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
+}

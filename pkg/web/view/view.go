@@ -1,0 +1,114 @@
+// Package view renders html/template pages inside the shared layout, with a
+// commune's branding and its optional template overrides.
+package view
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"portail/pkg/tenant"
+)
+
+// Page is what every template receives.
+type Page struct {
+	Tenant    *tenant.Tenant
+	Viewer    *Viewer // the logged-in resident, nil on public pages
+	Title     string
+	Section   string // menu entry to mark as current
+	CSRFToken string
+	Flashes   []Flash
+	Data      any
+}
+
+// Viewer is the logged-in resident as the layout shows them.
+type Viewer struct {
+	DisplayName string
+}
+
+// Flash is a one-line message shown above the content.
+type Flash struct {
+	Kind string // ok | error | info
+	Text string
+}
+
+// Renderer parses pages lazily and caches them per tenant version.
+type Renderer struct {
+	fsys  fs.FS
+	funcs template.FuncMap
+
+	mu    sync.Mutex
+	cache map[string]*template.Template
+}
+
+// New returns a renderer over the templates file system.
+func New(fsys fs.FS, funcs template.FuncMap) *Renderer {
+	base := template.FuncMap{
+		"date": func(t time.Time) string { return t.Format("02/01/2006") },
+		"lines": func(s string) []string {
+			return strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+		},
+	}
+	for k, v := range funcs {
+		base[k] = v
+	}
+	return &Renderer{fsys: fsys, funcs: base, cache: map[string]*template.Template{}}
+}
+
+// Render writes page (e.g. "resident/login.html") inside the layout.
+func (r *Renderer) Render(w http.ResponseWriter, status int, page string, p Page) error {
+	tmpl, err := r.lookup(page, p.Tenant)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := tmpl.ExecuteTemplate(&buf, "base", p); err != nil {
+		return fmt.Errorf("view: %s: %w", page, err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+func (r *Renderer) lookup(page string, t *tenant.Tenant) (*template.Template, error) {
+	key := page
+	if t != nil && len(t.TemplateOverrides) > 0 {
+		key = fmt.Sprintf("%s@%d.%d", page, t.ID, t.UpdatedAt.UnixNano())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if tmpl, ok := r.cache[key]; ok {
+		return tmpl, nil
+	}
+	tmpl := template.New("base").Funcs(r.funcs)
+	for _, file := range []string{"layouts/base.html", page} {
+		src, err := fs.ReadFile(r.fsys, file)
+		if err != nil {
+			return nil, fmt.Errorf("view: %w", err)
+		}
+		if _, err := tmpl.New(file).Parse(string(src)); err != nil {
+			return nil, fmt.Errorf("view: %s: %w", file, err)
+		}
+	}
+	// A commune's override redefines named blocks ("header", "footer", a
+	// page's "content"…); a broken override must not take the portal down.
+	if t != nil {
+		for name, src := range t.TemplateOverrides {
+			if _, err := tmpl.New("override/" + name).Parse(src); err != nil {
+				return nil, fmt.Errorf("view: override %s of %s: %w", name, t.Slug, err)
+			}
+		}
+	}
+	if len(r.cache) > 2000 {
+		r.cache = map[string]*template.Template{}
+	}
+	r.cache[key] = tmpl
+	return tmpl, nil
+}

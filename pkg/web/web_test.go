@@ -1,0 +1,162 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"portail/pkg/config"
+	"portail/pkg/dbtest"
+	"portail/pkg/tenant"
+	"portail/pkg/web"
+	"portail/templates"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// newServer starts the portal on a fresh database with the demo communes.
+func newServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	d := dbtest.New(t)
+	cfg, err := config.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := tenant.LoadDir("../../tenants")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := tenant.NewStore(d)
+	if _, err := store.Apply(context.Background(), files); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := web.New(web.Deps{Config: cfg, DB: d, Tenants: store, Templates: templates.FS,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func get(t *testing.T, ts *httptest.Server, host, path string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", ts.URL+path, nil)
+	req.Host = host
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+func TestEachCommuneShowsItsOwnLoginPage(t *testing.T) {
+	ts := newServer(t)
+	for host, want := range map[string][]string{
+		"sistec.localhost":    {"LE PORTAIL DES FACTURES", ".. MAIRIE DE SISTEC ..", "Facturation Restauration scolaire", "Veuillez vous connecter", "Se souvenir de moi", "Oublié ?", "Connexion", "J'active mon compte"},
+		"belcastel.localhost": {"LE PORTAIL DES FACTURES", ".. MAIRIE DE BELCASTEL ..", "Facturation Eau et Assainissement"},
+	} {
+		res, body := get(t, ts, host, "/")
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: status %d", host, res.StatusCode)
+		}
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: page lacks %q", host, w)
+			}
+		}
+	}
+	_, body := get(t, ts, "belcastel.localhost", "/")
+	if strings.Contains(body, "SISTEC") {
+		t.Error("belcastel's page shows sistec's name")
+	}
+}
+
+func TestHostNormalisation(t *testing.T) {
+	ts := newServer(t)
+	for _, host := range []string{"SISTEC.LOCALHOST", "sistec.localhost.", "sistec.localhost:8080", "www.sistec.localhost"} {
+		res, body := get(t, ts, host, "/")
+		if res.StatusCode != 200 || !strings.Contains(body, "MAIRIE DE SISTEC") {
+			t.Errorf("%s: status %d", host, res.StatusCode)
+		}
+	}
+	for _, host := range []string{"inconnu.localhost", "sistec.localhost.evil.example", "localhost", "127.0.0.1", "xsistec.localhost"} {
+		res, body := get(t, ts, host, "/")
+		if res.StatusCode != 404 || !strings.Contains(body, "Portail inconnu") {
+			t.Errorf("%s: status %d, want 404 Portail inconnu", host, res.StatusCode)
+		}
+		if strings.Contains(body, "MAIRIE DE") {
+			t.Errorf("%s: unknown host shows a commune", host)
+		}
+	}
+}
+
+func TestForwardedHostIgnoredFromUntrustedPeer(t *testing.T) {
+	ts := newServer(t)
+	req, _ := http.NewRequest("GET", ts.URL+"/", nil)
+	req.Host = "inconnu.localhost"
+	req.Header.Set("X-Forwarded-Host", "sistec.localhost")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 404 {
+		t.Fatalf("X-Forwarded-Host from an untrusted peer was honoured: %d", res.StatusCode)
+	}
+}
+
+func TestSecurityHeadersAndProbes(t *testing.T) {
+	ts := newServer(t)
+	res, _ := get(t, ts, "sistec.localhost", "/")
+	for h, want := range map[string]string{
+		"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+		"X-Content-Type-Options":  "nosniff",
+		"Cache-Control":           "no-store",
+	} {
+		if got := res.Header.Get(h); !strings.HasPrefix(got, want) {
+			t.Errorf("%s = %q, want prefix %q", h, got, want)
+		}
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		res, _ := get(t, ts, "anything", p)
+		if res.StatusCode != 200 {
+			t.Errorf("%s: %d", p, res.StatusCode)
+		}
+	}
+	res, body := get(t, ts, "sistec.localhost", "/theme.css")
+	if res.StatusCode != 200 || !strings.Contains(body, "#1d4e89") {
+		t.Errorf("theme.css: %d %q", res.StatusCode, body)
+	}
+	_, other := get(t, ts, "belcastel.localhost", "/theme.css")
+	if other == body {
+		t.Error("both communes have the same colours")
+	}
+	res, _ = get(t, ts, "sistec.localhost", "/logo")
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/svg+xml" {
+		t.Errorf("logo: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+}
+
+func TestCrossOriginPostRefused(t *testing.T) {
+	ts := newServer(t)
+	req, _ := http.NewRequest("POST", ts.URL+"/connexion", strings.NewReader("email=a%40b.fr&password=x"))
+	req.Host = "sistec.localhost"
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site POST: status %d, want 403", res.StatusCode)
+	}
+}
