@@ -7,9 +7,11 @@ import (
 	"net"
 	"os"
 
+	"portail/pkg/app"
 	"portail/pkg/blob"
 	"portail/pkg/config"
 	"portail/pkg/db"
+	"portail/pkg/demo"
 	"portail/pkg/devenv"
 	"portail/pkg/pgcluster"
 	"portail/pkg/tenant"
@@ -64,15 +66,27 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := applyTenants(ctx, store, files, log); err != nil {
 		return err
 	}
-	return serveApp(ctx, cfg, d, log, func() {
-		fmt.Fprintf(os.Stdout, "\nPortail des factures is running (Ctrl-C stops everything):\n")
-		for _, f := range files {
-			fmt.Fprintf(os.Stdout, "  %-22s %s/\n", f.Name, cfg.HTTP.PublicBaseURL(f.Hosts.Primary))
-		}
-		fmt.Fprintf(os.Stdout, "  caught emails          %s/  (JSON: %s/api/messages)\n", env.Mail.WebURL, env.Mail.WebURL)
-		fmt.Fprintf(os.Stdout, "  S3 server              %s (bucket %s)\n", env.S3.URL, cfg.S3.Bucket)
-		fmt.Fprintf(os.Stdout, "  PostgreSQL             %s\n\n", cfg.Database.URL)
-	})
+	a, err := app.New(ctx, cfg, d, log, app.Options{})
+	if err != nil {
+		return err
+	}
+	if err := demo.Load(ctx, a, cfg.Tenants.Dir, log); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	fmt.Fprintf(os.Stdout, "\nPortail des factures is running (Ctrl-C stops everything):\n")
+	for _, f := range files {
+		fmt.Fprintf(os.Stdout, "  %-22s %s/\n", f.Name, cfg.HTTP.PublicBaseURL(f.Hosts.Primary))
+	}
+	fmt.Fprintf(os.Stdout, "  caught emails          %s/  (JSON: %s/api/messages)\n", env.Mail.WebURL, env.Mail.WebURL)
+	fmt.Fprintf(os.Stdout, "  S3 server              %s (bucket %s)\n", env.S3.URL, cfg.S3.Bucket)
+	fmt.Fprintf(os.Stdout, "  PayFiP simulator       %s/\n", env.PayFiP.URL)
+	fmt.Fprintf(os.Stdout, "  PostgreSQL             %s\n", cfg.Database.URL)
+	fmt.Fprintf(os.Stdout, "  demo account           demo@demo.fr: click \"J'active mon compte\", the email arrives in the catcher\n\n")
+	return a.Run(ctx, l)
 }
 
 func splitAddr(addr string) (string, string, error) {

@@ -14,13 +14,13 @@ func TestRequestActivationOutcomes(t *testing.T) {
 	e.newAccount(e.a, "R3", "Disabled", "off@demo.fr", StatusDisabled, "")
 
 	for email, want := range map[string]ActivationOutcome{
-		"nobody@demo.fr":   ActivationUnknown,
-		"not an email":     ActivationUnknown,
-		"active@demo.fr":   ActivationAlreadyActive,
-		"off@demo.fr":      ActivationUnknown,
-		" DEMO@Demo.FR  ":  ActivationSent, // case-insensitive
-		"demo@demo.fr":     ActivationSent,
-		"demo@autre.fr":    ActivationUnknown,
+		"nobody@demo.fr":  ActivationUnknown,
+		"not an email":    ActivationUnknown,
+		"active@demo.fr":  ActivationAlreadyActive,
+		"off@demo.fr":     ActivationUnknown,
+		" DEMO@Demo.FR  ": ActivationSent, // case-insensitive
+		"demo@demo.fr":    ActivationSent,
+		"demo@autre.fr":   ActivationUnknown,
 	} {
 		got, err := e.svc.RequestActivation(e.ctx, e.a, email)
 		if err != nil || got != want {

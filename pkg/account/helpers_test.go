@@ -3,7 +3,6 @@ package account
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -171,5 +170,3 @@ func (e *env) must(err error) {
 const goodPassword = "Velo-Rouge-Sous-La-Pluie"
 
 func rep(s string, n int) string { return strings.Repeat(s, n) }
-
-var _ = fmt.Sprint

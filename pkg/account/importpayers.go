@@ -209,6 +209,13 @@ func parsePayers(text string) ([]payerLine, Report, error) {
 		if blank(rec) {
 			continue
 		}
+		// With LazyQuotes an unclosed quote swallows the following lines
+		// into one field: refuse the file rather than lose them silently.
+		for _, f := range rec {
+			if strings.ContainsAny(f, "\r\n") {
+				return nil, rep, &InputError{"file", fmt.Sprintf("Ligne %d : guillemet non fermé (ou retour à la ligne dans un champ).", line)}
+			}
+		}
 		reject := func(reason string) { rep.Rejected = append(rep.Rejected, LineError{line, reason}) }
 		if len(rec) < need {
 			reject(fmt.Sprintf("Nombre de colonnes insuffisant (%d au lieu d'au moins %d).", len(rec), need))

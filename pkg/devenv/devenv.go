@@ -20,9 +20,10 @@ import (
 
 // Env is the running embedded default.
 type Env struct {
-	PG   *pgcluster.Cluster
-	S3   *S3Server
-	Mail *MailCatcher
+	PG     *pgcluster.Cluster
+	S3     *S3Server
+	Mail   *MailCatcher
+	PayFiP *PayFiPSimulator
 }
 
 // Start brings up every service and rewrites cfg so the program reaches
@@ -60,12 +61,22 @@ func Start(ctx context.Context, cfg *config.Config) (*Env, error) {
 	host, port, _ := splitHostPort(env.Mail.SMTPAddr)
 	cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.Security = host, port, "none"
 	cfg.SMTP.Username, cfg.SMTP.Password = "", ""
+
+	env.PayFiP, err = StartPayFiP(cfg.Dev.PayFiPAddr)
+	if err != nil {
+		env.Close()
+		return nil, fmt.Errorf("devenv: PayFiP simulator: %w", err)
+	}
+	env.PayFiP.Configure(cfg)
 	return env, nil
 }
 
 // Close stops every service, PostgreSQL last.
 func (e *Env) Close() error {
 	var errs []error
+	if e.PayFiP != nil {
+		errs = append(errs, e.PayFiP.Close())
+	}
 	if e.Mail != nil {
 		errs = append(errs, e.Mail.Close())
 	}

@@ -161,14 +161,11 @@ func StartMailCatcher(dir, smtpAddr, webAddr string) (*MailCatcher, error) {
 
 // Close stops both servers. Messages stay on disk.
 func (m *MailCatcher) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	var errs []error
 	if err := m.smtp.Close(); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 		errs = append(errs, err)
 	}
-	if err := m.web.Shutdown(ctx); err != nil {
-		m.web.Close()
+	if err := closeHTTP(m.web); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -304,7 +304,7 @@ func (im *Importer) Import(ctx context.Context, t *tenant.Tenant, csvFile io.Rea
 			if err := ctx.Err(); err != nil {
 				return rep, fmt.Errorf("invoice: import: %w", err)
 			}
-			progress(rep.Lines, max(total, rep.Lines))
+			progress(rep.Lines, max(total, rep.Lines+1)) // the end is reported after commit
 		}
 		if le != nil {
 			errs.add(LineError{Line: le.line, Number: le.number, Reason: le.reason})

@@ -24,6 +24,7 @@ func CLIProgress(w io.Writer) func(done, total int) {
 		if finished {
 			return
 		}
+		total = max(total, done)
 		if bar == nil {
 			bar = progressbar.NewOptions(max(total, 1),
 				progressbar.OptionSetWriter(w),

@@ -67,7 +67,7 @@ func (c *Client) CreerPaiementSecurise(ctx context.Context, r Request) (string, 
 	}
 	idOp := f["idop"]
 	if !ValidIdOp(idOp) {
-		return "", fmt.Errorf("%w: creerPaiementSecurise returned an invalid idOp %q", ErrNotSOAP, idOp)
+		return "", fmt.Errorf("payfip: creerPaiementSecurise: %w: invalid idOp %q", ErrNotSOAP, idOp)
 	}
 	return idOp, nil
 }
@@ -133,10 +133,12 @@ func (c *Client) call(ctx context.Context, op string, args [][2]string) (map[str
 	}
 	f, err := decodeResponse(resp.StatusCode, body)
 	if err != nil {
-		if _, ok := asFault(err); ok {
-			return nil, err // Fault.Error already says enough
+		if fault, ok := asFault(err); ok {
+			fault.Op = op
+			return nil, fault
 		}
-		return nil, fmt.Errorf("payfip: %s: %w (Content-Type %q)", op, err, resp.Header.Get("Content-Type"))
+		// err already starts with "payfip: "; add what helps to diagnose.
+		return nil, fmt.Errorf("%w (%s, Content-Type %q)", err, op, resp.Header.Get("Content-Type"))
 	}
 	return f, nil
 }

@@ -54,10 +54,10 @@ const (
 
 // Saisie values.
 const (
-	SaisieTest           = "T"
-	SaisieActivation     = "X"
-	SaisieProductionWS   = "W"
-	SaisieProductionTIPI = "A"
+	SaisieTest              = "T"
+	SaisieActivation        = "X"
+	SaisieProductionWS      = "W"
+	SaisieProductionClassic = "A"
 )
 
 // Resultrans values.
@@ -197,7 +197,7 @@ func (r Request) Validate(mode Mode, maxMontant int64) error {
 			bad("urlredirect", "%v", err)
 		}
 	case ModeClassic:
-		if r.Saisie != SaisieTest && r.Saisie != SaisieActivation && r.Saisie != SaisieProductionTIPI {
+		if r.Saisie != SaisieTest && r.Saisie != SaisieActivation && r.Saisie != SaisieProductionClassic {
 			bad("saisie", "want T, X or A in classic mode, got %q", r.Saisie)
 		}
 		if err := checkURL(r.URLCl); err != nil {

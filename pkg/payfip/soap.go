@@ -34,12 +34,13 @@ const (
 	CodeInvalidMel    = "A2"
 )
 
-// Errors for answers that are not a PayFiP answer at all. Both count as
-// technical (IsTechnical).
+// Causes of failures that say nothing about the payment; match them with
+// errors.Is. All count as technical (IsTechnical). They only appear wrapped
+// in an error that starts with "payfip: ".
 var (
-	ErrTimeout   = errors.New("payfip: PayFiP did not answer in time")
-	ErrNotSOAP   = errors.New("payfip: answer is not SOAP")
-	ErrTransport = errors.New("payfip: transport error")
+	ErrTimeout   = errors.New("PayFiP did not answer in time")
+	ErrNotSOAP   = errors.New("answer is not SOAP")
+	ErrTransport = errors.New("transport error")
 )
 
 // maxAnswer bounds what we read from PayFiP: answers are a few hundred bytes.
@@ -55,11 +56,16 @@ type Fault struct {
 	Severite    string
 	FaultCode   string // SOAP faultcode, e.g. "S:Server"
 	FaultString string // SOAP faultstring
+	Op          string // operation that failed, set by Client
 }
 
 func (f *Fault) Error() string {
 	var b strings.Builder
-	b.WriteString("payfip: SOAP fault")
+	b.WriteString("payfip: ")
+	if f.Op != "" {
+		b.WriteString(f.Op + ": ")
+	}
+	b.WriteString("SOAP fault")
 	if f.Kind != "" {
 		b.WriteString(" " + f.Kind)
 	} else if f.FaultCode != "" {
@@ -181,16 +187,13 @@ func decodeEnvelope(body []byte) (*xmlNode, error) {
 func decodeResponse(status int, body []byte) (map[string]string, error) {
 	op, err := decodeEnvelope(body)
 	if err != nil {
-		if status != 200 {
-			return nil, fmt.Errorf("payfip: HTTP %d: %w", status, err)
-		}
-		return nil, err
+		return nil, fmt.Errorf("payfip: HTTP %d: %w", status, err)
 	}
 	if op.XMLName.Local == "Fault" {
 		return nil, decodeFault(op)
 	}
 	if status != 200 {
-		return nil, fmt.Errorf("%w: HTTP %d without a SOAP fault", ErrNotSOAP, status)
+		return nil, fmt.Errorf("payfip: HTTP %d: %w: <%s> instead of a SOAP fault", status, ErrNotSOAP, op.XMLName.Local)
 	}
 	ret := op.childFold("return")
 	if ret == nil {

@@ -23,8 +23,8 @@ type Store struct {
 	db       *sqlx.DB
 	CacheTTL time.Duration
 
-	mu      sync.Mutex
-	byHost  map[string]cached
+	mu     sync.Mutex
+	byHost map[string]cached
 }
 
 type cached struct {

@@ -37,7 +37,6 @@ func writeTenant(t *testing.T, dir, slug, body string) string {
 	return p
 }
 
-
 func TestDemoTenantsAreValid(t *testing.T) {
 	files, err := tenant.LoadDir("../../tenants")
 	if err != nil {

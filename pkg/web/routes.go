@@ -6,27 +6,57 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// routes is the route table. Each route says who may use it:
-// public (anyone on a commune's host) or resident (a logged-in resident).
+const formBody = 64 << 10 // forms: 64 KiB is plenty
+
+// routes is the route table. Each route says who may use it: platform
+// probes (any host), public (anyone on a commune's host), or resident (a
+// logged-in resident of that commune).
 func (s *Server) routes() {
 	e := s.engine
 	e.Use(gin.CustomRecovery(func(c *gin.Context, err any) {
 		s.log.Error("panic", "error", err, "path", c.Request.URL.Path)
 		c.AbortWithStatus(http.StatusInternalServerError)
 	}))
-	e.Use(requestID(), logRequests(s.log), securityHeaders(payfipOrigins(s.cfg.PayFiP), s.cfg.HTTP.PublicScheme == "https"))
+	e.Use(requestID(), logRequests(s.log), securityHeaders(payfipOrigins(s.cfg.PayFiP), s.secure()))
 
-	// Platform probes answer on any host.
+	// platform
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/static/*file", s.static)
 
 	// Everything else belongs to the commune of the Host header.
-	t := e.Group("/", s.resolveTenant)
-	t.GET("/theme.css", s.themeCSS)           // public
-	t.GET("/logo", s.logo)                    // public
-	t.GET("/", noStore, s.loginPage)          // public
-	t.GET("/connexion", noStore, s.loginPage) // public
-	t.GET("/accessibilite", s.accessibility)  // public
+	t := e.Group("/", s.resolveTenant, s.limitBody(formBody), s.loadResident)
+
+	// public
+	t.GET("/theme.css", s.themeCSS)
+	t.GET("/logo", s.logo)
+	t.GET("/accessibilite", s.accessibility)
+	t.GET("/", noStore, s.loginPage)
+	t.POST("/connexion", noStore, s.login)
+	t.GET("/activation", noStore, s.activationPage)
+	t.POST("/activation", noStore, s.activate)
+	t.GET("/activation/:token", tokenPage, s.passwordSetPage)
+	t.POST("/activation/:token", tokenPage, s.passwordSet)
+	t.GET("/mot-de-passe-oublie", noStore, s.forgotPage)
+	t.POST("/mot-de-passe-oublie", noStore, s.forgot)
+	t.GET("/mot-de-passe/:token", tokenPage, s.passwordSetPage)
+	t.POST("/mot-de-passe/:token", tokenPage, s.passwordSet)
+	t.GET("/adresse/:token", tokenPage, s.emailConfirmPage)
+	t.POST("/adresse/:token", tokenPage, s.emailConfirm)
+	t.POST("/deconnexion", noStore, s.logout)
+
+	// resident
+	r := t.Group("/", requireResident)
+	r.GET("/accueil", s.home)
+	r.POST("/information-lue", s.closeNotice)
+	r.GET("/informations", s.informations)
+	r.POST("/informations/papier", s.setPaperless)
+	r.GET("/informations/adresse", s.emailChangePage)
+	r.POST("/informations/adresse", s.emailChange)
+	r.GET("/informations/mot-de-passe", s.passwordChangePage)
+	r.POST("/informations/mot-de-passe", s.passwordChange)
+	r.GET("/contact", s.contactPage)
+	r.POST("/contact", s.contact)
+
 	e.NoRoute(s.resolveTenant, s.notFound)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jmoiron/sqlx"
 
+	"portail/pkg/account"
 	"portail/pkg/config"
 	"portail/pkg/tenant"
 	"portail/pkg/web/view"
@@ -25,6 +26,8 @@ type Deps struct {
 	Config    config.Config
 	DB        *sqlx.DB
 	Tenants   *tenant.Store
+	Accounts  *account.Service
+	Sessions  *account.Sessions
 	Templates fs.FS
 	Logger    *slog.Logger
 	// Ready reports whether every dependency answers (/readyz).

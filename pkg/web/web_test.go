@@ -1,50 +1,28 @@
 package web_test
 
 import (
-	"context"
+	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"portail/pkg/config"
+	"portail/pkg/apptest"
 	"portail/pkg/dbtest"
-	"portail/pkg/tenant"
-	"portail/pkg/web"
-	"portail/templates"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-// newServer starts the portal on a fresh database with the demo communes.
-func newServer(t *testing.T) *httptest.Server {
+type server struct{ URL string }
+
+// newServer starts the whole portal on real services with the demo communes.
+func newServer(t *testing.T) *server {
 	t.Helper()
-	d := dbtest.New(t)
-	cfg, err := config.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := tenant.LoadDir("../../tenants")
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := tenant.NewStore(d)
-	if _, err := store.Apply(context.Background(), files); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := web.New(web.Deps{Config: cfg, DB: d, Tenants: store, Templates: templates.FS,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
-	return ts
+	e := apptest.Start(t, apptest.Options{})
+	return &server{URL: fmt.Sprintf("http://127.0.0.1:%d", e.Port)}
 }
 
-func get(t *testing.T, ts *httptest.Server, host, path string) (*http.Response, string) {
+func get(t *testing.T, ts *server, host, path string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", ts.URL+path, nil)
 	req.Host = host

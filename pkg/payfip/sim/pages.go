@@ -221,6 +221,10 @@ func (s *Simulator) classicPage(w http.ResponseWriter, r *http.Request) {
 			"La demande de paiement transmise par votre collectivité est invalide :", msgs)
 		return
 	}
+	if r.Method == http.MethodHead { // no payment session for a link check
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		return
+	}
 	montant, _ := cents(p.Montant) // checked above
 	s.mu.Lock()
 	now := s.nowLocked()
@@ -320,9 +324,11 @@ func (s *Simulator) wsPage(w http.ResponseWriter, r *http.Request) {
 			"Cette opération de paiement a expiré (plus de 15 minutes). Veuillez recommencer depuis le site de votre collectivité.", nil)
 		return
 	}
-	now := s.nowLocked()
-	p.State = StateInProgress
-	p.OpenedAt = &now
+	if r.Method != http.MethodHead { // a HEAD (link check, prefetch) must not use the idOp
+		now := s.nowLocked()
+		p.State = StateInProgress
+		p.OpenedAt = &now
+	}
 	view := p.clone()
 	s.mu.Unlock()
 	s.log.Info("payfip sim: WS payment opened", "idop", id)

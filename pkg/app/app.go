@@ -1,0 +1,106 @@
+// Package app wires the portal together: stores, services, job workers and
+// the web server, from a configuration and an open database. The binary and
+// the end-to-end tests build the same App.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+
+	"portail/pkg/account"
+	"portail/pkg/blob"
+	"portail/pkg/config"
+	"portail/pkg/jobs"
+	"portail/pkg/mail"
+	"portail/pkg/tenant"
+	"portail/pkg/web"
+	"portail/templates"
+)
+
+// Options tunes an App for tests.
+type Options struct {
+	JobPollInterval time.Duration // default: River's (1 s)
+	Now             func() time.Time
+}
+
+// App is the whole portal.
+type App struct {
+	Config   config.Config
+	DB       *sqlx.DB
+	Log      *slog.Logger
+	Tenants  *tenant.Store
+	Blobs    *blob.Store
+	Accounts *account.Service
+	Sessions *account.Sessions
+	Jobs     *jobs.Client
+	Web      *web.Server
+}
+
+// New builds the portal on an open, migrated database.
+func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, error) {
+	a := &App{Config: cfg, DB: d, Log: log, Tenants: tenant.NewStore(d)}
+	var err error
+	if a.Blobs, err = blob.New(ctx, cfg.S3); err != nil {
+		return nil, err
+	}
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &mail.Worker{
+		Tenants:  a.Tenants,
+		Renderer: mail.NewRenderer(templates.FS),
+		Sender:   mail.NewSender(cfg.SMTP),
+		Logger:   log,
+	})
+	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval}); err != nil {
+		return nil, err
+	}
+	outbox := mail.NewOutbox(a.Jobs)
+
+	a.Accounts = &account.Service{
+		DB:     d,
+		Hasher: account.NewHasher(cfg.Security.Argon2MaxConcurrent),
+		Outbox: outbox,
+		Links:  func(t *tenant.Tenant, path string) string { return cfg.HTTP.PublicBaseURL(t.PrimaryHost) + path },
+		Now:    o.Now,
+		Limits: account.Limits{RememberTTL: cfg.Security.RememberMe},
+	}
+	a.Sessions = &account.Sessions{DB: d, IdleTimeout: cfg.Security.SessionIdle,
+		AbsoluteTimeout: cfg.Security.SessionAbsolute, Now: o.Now}
+
+	a.Web, err = web.New(web.Deps{
+		Config:    cfg,
+		DB:        d,
+		Tenants:   a.Tenants,
+		Accounts:  a.Accounts,
+		Sessions:  a.Sessions,
+		Templates: templates.FS,
+		Logger:    log,
+		Ready:     a.Blobs.SelfCheck,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Run works jobs and serves HTTP on l until ctx is cancelled, then stops
+// gracefully: requests in flight finish, jobs in flight finish or are
+// released for another instance.
+func (a *App) Run(ctx context.Context, l net.Listener) error {
+	if err := a.Jobs.Start(ctx); err != nil {
+		return fmt.Errorf("jobs: start: %w", err)
+	}
+	serveErr := web.Serve(ctx, l, a.Web.Handler(), a.Config.HTTP, a.Log)
+	stopCtx, cancel := context.WithTimeout(context.Background(), a.Config.HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := a.Jobs.Stop(stopCtx); err != nil {
+		a.Log.Warn("jobs: stop", "error", err)
+	}
+	return serveErr
+}

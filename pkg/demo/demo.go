@@ -1,0 +1,44 @@
+// Package demo loads the demo data of tenants/<slug>/demo/ through the real
+// import paths, as a commune's billing software would: used by `portail dev`
+// and by end-to-end tests.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"portail/pkg/app"
+)
+
+// Load imports every commune's demo payers (and invoices when present).
+// Imports are idempotent: loading twice changes nothing.
+func Load(ctx context.Context, a *app.App, tenantsDir string, log *slog.Logger) error {
+	ts, err := a.Tenants.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		dir := filepath.Join(tenantsDir, t.Slug, "demo")
+		f, err := os.Open(filepath.Join(dir, "payers.csv"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		rep, err := a.Accounts.ImportPayers(ctx, t.ID, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("demo: %s payers: %w", t.Slug, err)
+		}
+		if len(rep.Rejected) > 0 {
+			return fmt.Errorf("demo: %s payers: %d lines rejected: %+v", t.Slug, len(rep.Rejected), rep.Rejected)
+		}
+		log.Info("demo payers", "tenant", t.Slug, "inserted", rep.Inserted, "updated", rep.Updated, "unchanged", rep.Unchanged)
+	}
+	return nil
+}

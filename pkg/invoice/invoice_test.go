@@ -1,0 +1,275 @@
+package invoice
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"portail/pkg/dbtest"
+	"portail/pkg/tenant"
+)
+
+func TestTenantAndAccountIsolation(t *testing.T) {
+	d := dbtest.New(t)
+	a := fixtureOn(t, d, "sistec")
+	b := fixtureOn(t, d, "autreville")
+	mine := a.account(t, "SISTEC560", "Test SISTEC560")
+	neighbour := a.account(t, "SISTEC561", "Voisin")
+	foreign := b.account(t, "SISTEC560", "Même référence, autre commune")
+	a.mustImport(t, csvOf(manualLine, "N-1;SISTEC561;Voisin;10/07/2017;21/07/2017;5,00"), nil)
+	// The same invoice number in another commune is another invoice.
+	b.mustImport(t, csvOf(manualLine), nil)
+
+	own := a.invoiceByNumber(t, "2017-020-002059")
+	theirs := a.invoiceByNumber(t, "N-1")
+	other := b.invoiceByNumber(t, "2017-020-002059")
+	if own.ID == other.ID && own.TenantID == other.TenantID {
+		t.Fatal("one row for two tenants")
+	}
+	if got, err := a.store.Get(a.ctx, a.t.ID, mine, own.ID); err != nil || got.Number != own.Number {
+		t.Fatalf("own invoice: %v", err)
+	}
+	for name, try := range map[string]func() error{
+		"neighbour's invoice": func() error { _, err := a.store.Get(a.ctx, a.t.ID, mine, theirs.ID); return err },
+		"other tenant's id":   func() error { _, err := a.store.Get(a.ctx, a.t.ID, mine, other.ID); return err },
+		"other tenant's, from its account id": func() error {
+			_, err := a.store.Get(a.ctx, a.t.ID, foreign, other.ID)
+			return err
+		},
+		"own invoice through the other tenant": func() error { _, err := a.store.Get(a.ctx, b.t.ID, mine, own.ID); return err },
+		"mark neighbour's":                     func() error { return a.store.MarkDeclaredPaid(a.ctx, a.t.ID, mine, theirs.ID, true) },
+		"mark other tenant's":                  func() error { return a.store.MarkDeclaredPaid(a.ctx, a.t.ID, mine, other.ID, true) },
+		"unmark neighbour's":                   func() error { return a.store.MarkDeclaredPaid(a.ctx, a.t.ID, mine, theirs.ID, false) },
+	} {
+		if err := try(); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: err = %v, want ErrNotFound", name, err)
+		}
+	}
+	if inv := a.invoiceByNumber(t, "N-1"); inv.DeclaredPaidAt != nil {
+		t.Fatal("marked another account's invoice")
+	}
+	list, total, err := a.store.List(a.ctx, a.t.ID, mine, Filter{}, 1, 50)
+	if err != nil || total != 1 || len(list) != 1 || list[0].ID != own.ID {
+		t.Fatalf("List = %+v %d %v", list, total, err)
+	}
+	if list, total, _ := a.store.List(a.ctx, b.t.ID, mine, Filter{}, 1, 50); total != 0 || len(list) != 0 {
+		t.Fatal("an account id listed another tenant's invoices")
+	}
+	if c, _ := a.store.Counts(a.ctx, a.t.ID, neighbour); c[StatusUnpaid] != 1 {
+		t.Fatalf("counts %v", c)
+	}
+	// A key outside the invoice's tenant is never served.
+	forged := own
+	forged.PDFKey, forged.PDFSHA256 = fmt.Sprintf("t/%d/invoices/x/y.pdf", b.t.ID), strings.Repeat("0", 64)
+	if _, _, err := OpenPDF(a.ctx, a.blobs, forged); err == nil || !strings.Contains(err.Error(), "outside tenant") {
+		t.Fatalf("forged key: %v", err)
+	}
+	if _, _, err := OpenPDF(a.ctx, a.blobs, own); !errors.Is(err, ErrNoPDF) {
+		t.Fatalf("no PDF: %v", err)
+	}
+}
+
+func TestListPaginationAndFilters(t *testing.T) {
+	f := newFixture(t)
+	acc := f.account(t, "P1", "Payeur")
+	h := "numero;reference;objet;date;echeance;montant;statut\n"
+	var b strings.Builder
+	b.WriteString(h)
+	day := time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 45 {
+		status := "non réglée"
+		switch i % 3 {
+		case 1:
+			status = "réglée"
+		case 2:
+			status = "trésorerie"
+		}
+		d := day.AddDate(0, 0, i/2) // pairs share a date: id breaks ties
+		fmt.Fprintf(&b, "L-%02d;P1;x;%s;%s;1,00;%s\n", i, FormatDate(d), FormatDate(d.AddDate(0, 1, 0)), status)
+	}
+	b.WriteString("L-cancel;P1;x;01/01/2015;01/02/2015;1,00;annulée\n")
+	f.mustImport(t, b.String(), nil)
+
+	var seen []string
+	for page := 1; ; page++ {
+		list, total, err := f.store.List(f.ctx, f.t.ID, acc, Filter{}, page, 10)
+		if err != nil || total != 45 {
+			t.Fatalf("page %d: total %d, %v", page, total, err)
+		}
+		if len(list) == 0 {
+			break
+		}
+		for _, inv := range list {
+			seen = append(seen, inv.Number)
+		}
+	}
+	if len(seen) != 45 || seen[0] != "L-44" || seen[1] != "L-43" || seen[44] != "L-00" {
+		t.Fatalf("order: %v", seen)
+	}
+	for i := 1; i < len(seen); i++ {
+		a, b := f.invoiceByNumber(t, seen[i-1]), f.invoiceByNumber(t, seen[i])
+		if a.IssuedOn.Before(b.IssuedOn) || (a.IssuedOn.Equal(b.IssuedOn) && a.ID < b.ID) {
+			t.Fatalf("%s before %s", seen[i-1], seen[i])
+		}
+	}
+	for st, want := range map[Status]int{StatusUnpaid: 15, StatusPaid: 15, StatusTreasury: 15} {
+		list, total, err := f.store.List(f.ctx, f.t.ID, acc, Filter{Status: st}, 2, 10)
+		if err != nil || total != want || len(list) != 5 {
+			t.Fatalf("%s: %d %d %v", st, total, len(list), err)
+		}
+		for _, inv := range list {
+			if inv.Status != st {
+				t.Fatalf("%s listed under %s", inv.Status, st)
+			}
+		}
+	}
+	if _, _, err := f.store.List(f.ctx, f.t.ID, acc, Filter{Status: StatusCancelled}, 1, 10); err == nil {
+		t.Fatal("cancelled filter accepted")
+	}
+	if list, _, _ := f.store.List(f.ctx, f.t.ID, acc, Filter{}, 0, 1000); len(list) != MaxPerPage && len(list) != 45 {
+		t.Fatalf("per page not bounded: %d", len(list))
+	}
+	counts, _ := f.store.Counts(f.ctx, f.t.ID, acc)
+	if counts[StatusUnpaid] != 15 || counts[StatusPaid] != 15 || counts[StatusTreasury] != 15 || len(counts) != 3 {
+		t.Fatalf("counts %v", counts)
+	}
+	cancelled := f.invoiceByNumber(t, "L-cancel")
+	if _, err := f.store.Get(f.ctx, f.t.ID, acc, cancelled.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("cancelled invoice shown: %v", err)
+	}
+}
+
+func TestMarkDeclaredPaid(t *testing.T) {
+	f := newFixture(t)
+	acc := f.account(t, "SISTEC560", "Test SISTEC560")
+	f.mustImport(t, "numero;reference;objet;date;echeance;montant;statut\n"+
+		"U;SISTEC560;x;10/07/2017;21/07/2017;1,00;\n"+
+		"P;SISTEC560;x;10/07/2017;21/07/2017;1,00;réglée\n"+
+		"T;SISTEC560;x;10/07/2017;21/07/2017;1,00;trésorerie\n", nil)
+	u, p, tr := f.invoiceByNumber(t, "U"), f.invoiceByNumber(t, "P"), f.invoiceByNumber(t, "T")
+	if err := f.store.MarkDeclaredPaid(f.ctx, f.t.ID, acc, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.store.Get(f.ctx, f.t.ID, acc, u.ID)
+	if got.DeclaredPaidAt == nil || got.Status != StatusUnpaid {
+		t.Fatalf("after marking: %+v", got)
+	}
+	if ok, _ := Payability(got, f.t); !ok {
+		t.Fatal("the resident's marker changed payability")
+	}
+	first := *got.DeclaredPaidAt
+	if err := f.store.MarkDeclaredPaid(f.ctx, f.t.ID, acc, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := f.store.Get(f.ctx, f.t.ID, acc, u.ID); !again.DeclaredPaidAt.Equal(first) {
+		t.Fatal("marking twice moved the date")
+	}
+	if err := f.store.MarkDeclaredPaid(f.ctx, f.t.ID, acc, u.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.store.Get(f.ctx, f.t.ID, acc, u.ID); got.DeclaredPaidAt != nil || got.Status != StatusUnpaid {
+		t.Fatalf("after unmarking: %+v", got)
+	}
+	if err := f.store.MarkDeclaredPaid(f.ctx, f.t.ID, acc, u.ID, false); err != nil {
+		t.Fatalf("unmarking twice: %v", err)
+	}
+	if err := f.store.MarkDeclaredPaid(f.ctx, f.t.ID, acc, tr.ID, true); err != nil {
+		t.Fatalf("treasury: %v", err)
+	}
+	if err := f.store.MarkDeclaredPaid(f.ctx, f.t.ID, acc, p.ID, true); !errors.Is(err, ErrNotDeclarable) {
+		t.Fatalf("paid: %v", err)
+	}
+	if err := f.store.MarkDeclaredPaid(f.ctx, f.t.ID, acc, 999999, true); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown: %v", err)
+	}
+}
+
+func TestPayability(t *testing.T) {
+	tn := &tenant.Tenant{ID: 1, Status: "active", PayFiPMinCents: 100, PayFiPMaxCents: 10000000}
+	base := Invoice{TenantID: 1, Status: StatusUnpaid, AmountCents: 24311}
+	with := func(fn func(*Invoice)) Invoice { inv := base; fn(&inv); return inv }
+	cases := []struct {
+		name   string
+		inv    Invoice
+		t      func(tenant.Tenant) tenant.Tenant
+		ok     bool
+		reason string
+	}{
+		{"payable", base, nil, true, ""},
+		{"paid", with(func(i *Invoice) { i.Status = StatusPaid }), nil, false, "Cette facture est déjà réglée."},
+		{"cancelled", with(func(i *Invoice) { i.Status = StatusCancelled }), nil, false, "annulée"},
+		{"treasury", with(func(i *Invoice) { i.Status = StatusTreasury }), nil, false, "transmise en trésorerie"},
+		{"direct debit", with(func(i *Invoice) { i.DirectDebit = true }), nil, false, "Ma facture est en prélèvement automatique."},
+		{"suspended invoice", with(func(i *Invoice) { i.PaymentSuspended = true }), nil, false, "Le paiement a été temporairement suspendu."},
+		{"suspended commune", base, func(t tenant.Tenant) tenant.Tenant { t.PaymentsSuspended = true; return t }, false, "Le paiement a été temporairement suspendu."},
+		{"below 1 €", with(func(i *Invoice) { i.AmountCents = 99 }), nil, false, "inférieur à 1,00 €"},
+		{"exactly 1 €", with(func(i *Invoice) { i.AmountCents = 100 }), nil, true, ""},
+		{"zero", with(func(i *Invoice) { i.AmountCents = 0 }), nil, false, "inférieur à 1,00 €"},
+		{"above the maximum", with(func(i *Invoice) { i.AmountCents = 10000001 }), nil, false, "dépasse 100 000,00 €"},
+		{"suspended tenant", base, func(t tenant.Tenant) tenant.Tenant { t.Status = "suspended"; return t }, false, "pas disponible"},
+		{"default minimum", with(func(i *Invoice) { i.AmountCents = 50 }), func(t tenant.Tenant) tenant.Tenant { t.PayFiPMinCents = 0; return t }, false, "inférieur à 1,00 €"},
+	}
+	for _, c := range cases {
+		tt := *tn
+		if c.t != nil {
+			tt = c.t(tt)
+		}
+		ok, reason := Payability(c.inv, &tt)
+		if ok != c.ok || !strings.Contains(reason, c.reason) || (c.ok && reason != "") {
+			t.Errorf("%s: %v %q", c.name, ok, reason)
+		}
+	}
+	if ok, _ := Payability(base, nil); ok {
+		t.Error("payable without tenant")
+	}
+}
+
+func TestGenerateInvoicePDF(t *testing.T) {
+	tn := &tenant.Tenant{ID: 1, Name: "MAIRIE DE SISTEC", ServiceLabel: "Facturation Restauration scolaire", PrimaryHost: "sistec.localhost"}
+	inv := Invoice{Number: "2017-020-002059", Object: "Multi Services – été", AmountCents: 24311,
+		IssuedOn: time.Date(2017, 7, 10, 0, 0, 0, 0, time.UTC), DueOn: time.Date(2017, 7, 21, 0, 0, 0, 0, time.UTC)}
+	b, err := GenerateInvoicePDF(tn, inv, "Test SISTEC560")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("%PDF-")) || !bytes.Contains(b, []byte("%%EOF")) {
+		t.Fatal("not a PDF")
+	}
+	// Core fonts use Windows-1252: "é" is 0xE9 and "€" 0x80 in the page text.
+	for _, s := range []string{"MAIRIE DE SISTEC", "Facture n\xb0 2017-020-002059", "10/07/2017", "21/07/2017",
+		"243,11 \x80", "Multi Services \x96 \xe9t\xe9", "Test SISTEC560", "\xc9ch\xe9ance", "Restauration scolaire"} {
+		if !bytes.Contains(b, []byte(s)) {
+			t.Errorf("PDF lacks %q", s)
+		}
+	}
+	again, _ := GenerateInvoicePDF(tn, inv, "Test SISTEC560")
+	if !bytes.Equal(b, again) {
+		t.Error("PDF not deterministic")
+	}
+	if _, err := GenerateInvoicePDF(nil, inv, ""); err == nil {
+		t.Error("no tenant accepted")
+	}
+}
+
+func TestCLIProgress(t *testing.T) {
+	var buf bytes.Buffer
+	p := CLIProgress(&buf)
+	for done := 0; done <= 100; done += 10 {
+		p(done, 100)
+	}
+	p(100, 100)
+	if !strings.Contains(buf.String(), "Import des factures") || !strings.Contains(buf.String(), "100/100") {
+		t.Fatalf("output %q", buf.String())
+	}
+	var buf2 bytes.Buffer
+	p = CLIProgress(&buf2)
+	p(5, 10)
+	p(50, 51) // short estimate
+	p(60, 60)
+	if !strings.Contains(buf2.String(), "60/60") {
+		t.Fatalf("output %q", buf2.String())
+	}
+}

@@ -1,0 +1,52 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"portail/pkg/tenant"
+)
+
+type homeData struct {
+	Notice       string
+	CommuneLower string
+}
+
+// home shows the commune's important notice first (until "Fermer", once per
+// session), then the welcome text.
+func (s *Server) home(c *gin.Context) {
+	t := tenant.FromContext(c.Request.Context())
+	r := residentOf(c)
+	d := homeData{CommuneLower: communeLower(t.Name)}
+	if t.ImportantNotice != "" && r.Session.Flags["notice_closed"] == "" {
+		d.Notice = t.ImportantNotice
+	}
+	title := "Accueil"
+	if d.Notice != "" {
+		title = "Information importante"
+	}
+	s.render(c, http.StatusOK, "resident/home.html", s.page(c, "accueil", title, d))
+}
+
+// closeNotice is "Fermer" on the important notice.
+func (s *Server) closeNotice(c *gin.Context) {
+	r := residentOf(c)
+	if err := s.Sessions.SetFlag(c.Request.Context(), r.Account.TenantID, r.SessionID, "notice_closed", "1"); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/accueil")
+}
+
+// communeLower turns "MAIRIE DE SISTEC" into "mairie de SISTEC", as the
+// manual's welcome text writes it.
+func communeLower(name string) string {
+	for _, prefix := range []string{"MAIRIE DE ", "MAIRIE D'", "MAIRIE DU ", "MAIRIE DES "} {
+		if strings.HasPrefix(name, prefix) {
+			return strings.ToLower(prefix) + name[len(prefix):]
+		}
+	}
+	return name
+}

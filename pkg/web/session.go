@@ -1,0 +1,173 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"portail/pkg/account"
+	"portail/pkg/tenant"
+	"portail/pkg/web/view"
+)
+
+// resident is the logged-in resident of a request.
+type resident struct {
+	Account   *account.Account
+	Session   *account.Session
+	SessionID string
+}
+
+const residentKey = "resident"
+
+func (s *Server) cookieName(base string) string {
+	if s.secure() {
+		return "__Host-" + base // Secure, no Domain, Path=/: bound to this host
+	}
+	return base
+}
+
+func (s *Server) secure() bool { return s.cfg.HTTP.PublicScheme == "https" }
+
+func (s *Server) setCookie(c *gin.Context, base, value string, expires time.Time) {
+	ck := &http.Cookie{
+		Name: s.cookieName(base), Value: value, Path: "/",
+		HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode,
+	}
+	if !expires.IsZero() {
+		ck.Expires = expires
+		ck.MaxAge = int(time.Until(expires).Seconds())
+	}
+	http.SetCookie(c.Writer, ck)
+}
+
+func (s *Server) clearCookie(c *gin.Context, base string) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: s.cookieName(base), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode})
+}
+
+const (
+	sessionCookie  = "portail_session"
+	rememberCookie = "portail_souvenir"
+)
+
+// loadResident finds the resident from the session cookie, or from the
+// remember-me cookie (then a new session is opened and the cookie rotated).
+// A session of another commune is simply not found: sessions are looked up
+// by (tenant, id).
+func (s *Server) loadResident(c *gin.Context) {
+	t := tenant.FromContext(c.Request.Context())
+	ctx := c.Request.Context()
+	if sid, err := c.Cookie(s.cookieName(sessionCookie)); err == nil && sid != "" {
+		sess, err := s.Sessions.Load(ctx, t.ID, sid)
+		if err == nil {
+			if a, err := s.Accounts.Get(ctx, t.ID, sess.AccountID); err == nil && a.Status == account.StatusActive {
+				c.Set(residentKey, &resident{Account: a, Session: sess, SessionID: sid})
+				c.Next()
+				return
+			}
+		} else if !errors.Is(err, account.ErrSessionNotFound) {
+			s.fail(c, err)
+			return
+		}
+		s.clearCookie(c, sessionCookie)
+	}
+	if v, err := c.Cookie(s.cookieName(rememberCookie)); err == nil && v != "" {
+		accountID, rotated, err := s.Accounts.UseRemember(ctx, t.ID, v)
+		if err != nil {
+			s.clearCookie(c, rememberCookie)
+			if errors.Is(err, account.ErrRememberReplayed) {
+				s.log.Warn("remember-me cookie replayed: account's tokens revoked", "tenant", t.Slug, "ip", c.ClientIP())
+			}
+			c.Next()
+			return
+		}
+		a, err := s.Accounts.Get(ctx, t.ID, accountID)
+		if err != nil || a.Status != account.StatusActive {
+			s.clearCookie(c, rememberCookie)
+			c.Next()
+			return
+		}
+		sid, sess, err := s.Sessions.Create(ctx, t.ID, accountID)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		s.setCookie(c, sessionCookie, sid, time.Time{})
+		s.setCookie(c, rememberCookie, rotated, time.Now().Add(s.cfg.Security.RememberMe))
+		c.Set(residentKey, &resident{Account: a, Session: sess, SessionID: sid})
+	}
+	c.Next()
+}
+
+// residentOf returns the logged-in resident, or nil.
+func residentOf(c *gin.Context) *resident {
+	r, _ := c.Get(residentKey)
+	res, _ := r.(*resident)
+	return res
+}
+
+// requireResident guards the resident's space: anonymous visitors go to
+// the login page.
+func requireResident(c *gin.Context) {
+	if residentOf(c) == nil {
+		c.Redirect(http.StatusSeeOther, "/")
+		c.Abort()
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Next()
+}
+
+// page builds the view data of a resident page.
+func (s *Server) page(c *gin.Context, section, title string, data any) view.Page {
+	p := view.Page{Title: title, Section: section, Data: data}
+	if r := residentOf(c); r != nil {
+		p.Viewer = &view.Viewer{DisplayName: r.Account.DisplayName}
+		if msg := r.Session.Flags["flash"]; msg != "" {
+			p.Flashes = append(p.Flashes, view.Flash{Kind: "ok", Text: msg})
+			s.Sessions.SetFlag(c.Request.Context(), r.Account.TenantID, r.SessionID, "flash", "")
+		}
+	}
+	return p
+}
+
+// flash keeps a confirmation for the next page of this session.
+func (s *Server) flash(c *gin.Context, msg string) {
+	if r := residentOf(c); r != nil {
+		s.Sessions.SetFlag(c.Request.Context(), r.Account.TenantID, r.SessionID, "flash", msg)
+	}
+}
+
+// limitBody bounds request bodies per route (forms are small) and parses
+// forms up front, so that an oversized body is refused with 413 instead of
+// reaching a handler as empty fields.
+func (s *Server) limitBody(n int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		if c.Request.Method == http.MethodPost && strings.HasPrefix(c.ContentType(), "application/x-www-form-urlencoded") {
+			if err := c.Request.ParseForm(); err != nil {
+				var tooBig *http.MaxBytesError
+				status, msg := http.StatusBadRequest, "Le formulaire envoyé est illisible."
+				if errors.As(err, &tooBig) {
+					status, msg = http.StatusRequestEntityTooLarge, "Les données envoyées sont trop volumineuses."
+				}
+				s.render(c, status, "errors/error.html", view.Page{Title: "Erreur",
+					Data: map[string]string{"Title": "Formulaire refusé", "Message": msg}})
+				c.Abort()
+				return
+			}
+		}
+		c.Next()
+	}
+}
+
+// tokenPage marks pages reached from emailed links: the token must not leak
+// through the Referer header.
+func tokenPage(c *gin.Context) {
+	c.Header("Referrer-Policy", "no-referrer")
+	c.Header("Cache-Control", "no-store")
+	c.Next()
+}
