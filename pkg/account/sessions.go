@@ -36,11 +36,14 @@ type Session struct {
 	Flags      map[string]string
 }
 
+// now is truncated to PostgreSQL's precision (microseconds, rounded on
+// store): otherwise a row written with now can compare as a fraction of a
+// microsecond in the future when read back.
 func (s *Sessions) now() time.Time {
 	if s.Now != nil {
-		return s.Now()
+		return s.Now().Truncate(time.Microsecond)
 	}
-	return time.Now()
+	return time.Now().Truncate(time.Microsecond)
 }
 
 func (s *Sessions) idle() time.Duration {
@@ -148,7 +151,7 @@ func deleteSessions(ctx context.Context, x sqlx.ExecerContext, tenantID, account
 }
 
 // Flag keys and values are short (a session row is read at every request).
-const maxFlagLen = 64
+const maxFlagLen = 1024 // flags hold one-shot messages shown on the next page
 
 // SetFlag stores a small per-session value, such as "notice_closed" = "1".
 func (s *Sessions) SetFlag(ctx context.Context, tenantID int64, rawID, key, value string) error {

@@ -89,7 +89,8 @@ var shared struct {
 type Browser struct {
 	allocCancel context.CancelFunc
 	ctx         context.Context // owns the process
-	cancel      context.CancelFunc
+	cancel      func()
+	started     bool   // a graceful close is possible
 	dir         string // profile directory, removed by Close
 	userAgent   string
 	closeOnce   sync.Once
@@ -140,9 +141,11 @@ func New(t testing.TB) *Page {
 // Close stops Chromium and removes its profile directory.
 func (b *Browser) Close() {
 	b.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-		_ = chromedp.Cancel(ctx) // graceful close; the kill below is the fallback
-		cancel()
+		if b.started {
+			ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+			_ = chromedp.Cancel(ctx) // graceful close; the kill below is the fallback
+			cancel()
+		}
 		b.cancel()
 		b.allocCancel()
 		os.RemoveAll(b.dir)
@@ -158,9 +161,16 @@ func startBrowser() (*Browser, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Chromium's own temporary files (singleton socket, shared memory) go
+	// in the profile too, so that one RemoveAll or sweep cleans everything.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return nil, err
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
-		chromedp.UserDataDir(dir),
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+		chromedp.Env("TMPDIR="+tmp),
 		chromedp.NoSandbox, // we run as root in containers and CI
 		chromedp.DisableGPU,
 		chromedp.WindowSize(1280, 900),
@@ -172,7 +182,10 @@ func startBrowser() (*Browser, error) {
 		chromedp.Flag("lang", "fr-FR"), // the product is French: Accept-Language and number formats
 	)
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	// chromedp's cancel waits for a token that only one call gets back when
+	// the start failed, so it must run once.
+	cancel := sync.OnceFunc(cancelCtx)
 	b := &Browser{allocCancel: allocCancel, ctx: ctx, cancel: cancel, dir: dir}
 	// The first action binds the process to its context, so it must get ctx
 	// itself; the timeout is enforced beside it.
@@ -181,6 +194,7 @@ func startBrowser() (*Browser, error) {
 		b.Close()
 		return nil, fmt.Errorf("start %s: %w", exe, err)
 	}
+	b.started = true
 	vctx, vcancel := context.WithTimeout(ctx, opTimeout)
 	defer vcancel()
 	v, err := chromedp.CallBrowser(vctx, browser.GetVersion, cdp.Empty{})
@@ -210,7 +224,11 @@ func runBounded(d time.Duration, cancel func(), f func() error) error {
 }
 
 func findChromium() (string, error) {
+	const install = "install chromium (apt-get install -y chromium)"
 	if p := os.Getenv(EnvChromium); p != "" {
+		if _, err := exec.LookPath(p); err != nil {
+			return "", fmt.Errorf("%s=%s: %v; %s", EnvChromium, p, err, install)
+		}
 		return p, nil
 	}
 	// Debian's /usr/bin/chromium is a shell wrapper that adds desktop flags;
@@ -221,7 +239,7 @@ func findChromium() (string, error) {
 			return p, nil
 		}
 	}
-	return "", errors.New("Chromium not found: install chromium (apt-get install -y chromium), or set " + EnvChromium)
+	return "", errors.New("Chromium not found: " + install + ", or set " + EnvChromium)
 }
 
 // profileDir makes a fresh Chromium profile directory named after our pid,
@@ -261,7 +279,8 @@ type Page struct {
 func (b *Browser) NewPage(t testing.TB) *Page {
 	t.Helper()
 	nav := newNavTracker()
-	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext(), chromedp.WithListener(nav.handle))
+	ctx, cancelCtx := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext(), chromedp.WithListener(nav.handle))
+	cancel := sync.OnceFunc(cancelCtx) // see startBrowser
 	t.Cleanup(cancel)
 	if err := runBounded(startTimeout, cancel, func() error { return chromedp.Do(ctx) }); err != nil {
 		t.Fatalf("browsertest: open a tab: %v", err)
@@ -1155,7 +1174,10 @@ const pageHelpers = `(() => {
 	};
 	const announced = () => {
 		const s = probe();
-		if (s.navigate && !s.navigate.defaultPrevented && !s.navigate.destination.sameDocument && s.navigate.downloadRequest === null) return true;
+		const n = s.navigate;
+		// mailto: and other external schemes leave the page in place.
+		if (n && !n.defaultPrevented && !n.destination.sameDocument && n.downloadRequest === null &&
+			/^(https?|data|blob|about):$/.test(new URL(n.destination.url).protocol)) return true;
 		const e = s.submit;
 		if (!e || e.defaultPrevented) return false;
 		const f = e.target, by = e.submitter;

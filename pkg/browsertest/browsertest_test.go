@@ -119,34 +119,45 @@ func startPortal(t *testing.T) *httptest.Server {
 	return srv
 }
 
-// recorder is a testing.TB that keeps the errors instead of failing, to test
-// that the harness does fail a test. Fatal stops the goroutine of catch.
+// recorder is a testing.TB that, inside catch, keeps the failures instead of
+// failing, to test that the harness does fail a test. Outside catch it fails
+// the real test.
 type recorder struct {
 	testing.TB
-	mu   sync.Mutex
-	msgs []string
+	mu       sync.Mutex
+	catching bool
+	msgs     []string
 }
 
-func (r *recorder) Errorf(format string, args ...any) { r.add(fmt.Sprintf(format, args...)) }
-func (r *recorder) Error(args ...any)                 { r.add(fmt.Sprint(args...)) }
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.add(fmt.Sprintf(format, args...))
-	runtime.Goexit()
-}
-func (r *recorder) Fatal(args ...any) { r.add(fmt.Sprint(args...)); runtime.Goexit() }
-func (r *recorder) FailNow()          { r.add("FailNow"); runtime.Goexit() }
-func (r *recorder) Fail()             { r.add("Fail") }
+func (r *recorder) Errorf(format string, args ...any) { r.fail(false, fmt.Sprintf(format, args...)) }
+func (r *recorder) Error(args ...any)                 { r.fail(false, fmt.Sprint(args...)) }
+func (r *recorder) Fatalf(format string, args ...any) { r.fail(true, fmt.Sprintf(format, args...)) }
+func (r *recorder) Fatal(args ...any)                 { r.fail(true, fmt.Sprint(args...)) }
+func (r *recorder) FailNow()                          { r.fail(true, "FailNow") }
+func (r *recorder) Fail()                             { r.fail(false, "Fail") }
 
-func (r *recorder) add(msg string) {
+func (r *recorder) fail(fatal bool, msg string) {
+	r.TB.Helper()
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.msgs = append(r.msgs, msg)
+	catching := r.catching
+	if catching {
+		r.msgs = append(r.msgs, msg)
+	}
+	r.mu.Unlock()
+	switch {
+	case !catching && fatal:
+		r.TB.Fatal(msg)
+	case !catching:
+		r.TB.Error(msg)
+	case fatal:
+		runtime.Goexit() // ends the goroutine of catch
+	}
 }
 
-// catch runs f, which uses the recorder, and returns what it reported.
+// catch runs f and returns the failures that it reported.
 func (r *recorder) catch(f func()) string {
 	r.mu.Lock()
-	r.msgs = nil
+	r.catching, r.msgs = true, nil
 	r.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
@@ -156,6 +167,7 @@ func (r *recorder) catch(f func()) string {
 	<-done
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.catching = false
 	return strings.Join(r.msgs, "\n")
 }
 

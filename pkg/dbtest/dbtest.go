@@ -36,10 +36,14 @@ var (
 	cluster   *pgcluster.Cluster
 )
 
-// Main wraps testing.M.Run so that a cluster started for this binary is stopped.
+// Main wraps testing.M.Run so that a cluster started for this binary is
+// stopped, after the cleanups given (e.g. stopping a shared browser).
 // Use it from TestMain: func TestMain(m *testing.M) { dbtest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
+	for _, f := range cleanups {
+		f()
+	}
 	if cluster != nil {
 		cluster.Stop()
 		os.RemoveAll(filepath.Dir(cluster.Dir))

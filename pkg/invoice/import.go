@@ -245,6 +245,10 @@ func (im *Importer) Import(ctx context.Context, t *tenant.Tenant, csvFile io.Rea
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('portail.invoice.import', $1))`, t.ID); err != nil {
 		return rep, fmt.Errorf("invoice: import: lock: %w", err)
 	}
+	// Sorts and hashes over a million staged lines stay in memory.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '128MB'`); err != nil {
+		return rep, fmt.Errorf("invoice: import: %w", err)
+	}
 	if id, done, err := im.importedBefore(ctx, tx, t.ID, scan.sha256); err != nil {
 		return rep, err
 	} else if done {
@@ -259,7 +263,7 @@ func (im *Importer) Import(ctx context.Context, t *tenant.Tenant, csvFile io.Rea
 	if _, err := tx.ExecContext(ctx, `
 		CREATE TEMP TABLE invoice_import_staging (
 			line              integer NOT NULL,
-			number            text NOT NULL,
+			number            text COLLATE "C" NOT NULL,
 			payer_ref         text NOT NULL,
 			object            text NOT NULL,
 			issued_on         date NOT NULL,
@@ -529,8 +533,12 @@ func (im *Importer) validate(ctx context.Context, tx *sqlx.Tx, tenantID int64, z
 // The update and insert below are two statements rather than one upsert so
 // that a blank optional cell (status, direct debit, suspension) keeps the
 // invoice's current value, which EXCLUDED (NOT NULL columns) cannot carry.
-// Both read the current, locked row version (READ COMMITTED re-check), so a
-// payment committing meanwhile is never overwritten.
+// The update reads the current, locked row version (READ COMMITTED re-check),
+// so a payment committing meanwhile is never overwritten. The insert needs no
+// ON CONFLICT (whose speculative insertion costs a fifth of the time): imports
+// of a tenant are serialised by the advisory lock, and an invoice created
+// meanwhile by any other path fails the import on the unique index rather
+// than being skipped silently.
 //
 // newStatus: the file's status, except that a paid or cancelled invoice
 // stays so (the portal knows better than a billing export made earlier).
@@ -581,8 +589,6 @@ const (
 		FROM invoice_import_staging s
 		JOIN accounts a ON a.tenant_id = $1 AND a.external_ref = s.payer_ref
 		WHERE NOT EXISTS (SELECT 1 FROM invoices e WHERE e.tenant_id = $1 AND e.number = s.number)
-		ORDER BY s.line
-		ON CONFLICT (tenant_id, number) DO NOTHING
 		RETURNING account_id, number, issued_on, status`
 
 	mergeInsert = `WITH ins AS (` + insertNew + `) SELECT count(*) FROM ins`

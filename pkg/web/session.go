@@ -137,7 +137,9 @@ func (s *Server) page(c *gin.Context, section, title string, data any) view.Page
 // flash keeps a confirmation for the next page of this session.
 func (s *Server) flash(c *gin.Context, msg string) {
 	if r := residentOf(c); r != nil {
-		s.Sessions.SetFlag(c.Request.Context(), r.Account.TenantID, r.SessionID, "flash", msg)
+		if err := s.Sessions.SetFlag(c.Request.Context(), r.Account.TenantID, r.SessionID, "flash", msg); err != nil {
+			s.log.Warn("flash not kept", "error", err)
+		}
 	}
 }
 
