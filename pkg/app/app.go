@@ -16,6 +16,7 @@ import (
 	"portail/pkg/account"
 	"portail/pkg/blob"
 	"portail/pkg/config"
+	"portail/pkg/invoice"
 	"portail/pkg/jobs"
 	"portail/pkg/mail"
 	"portail/pkg/tenant"
@@ -38,6 +39,8 @@ type App struct {
 	Blobs    *blob.Store
 	Accounts *account.Service
 	Sessions *account.Sessions
+	Invoices *invoice.Store
+	Importer *invoice.Importer
 	Jobs     *jobs.Client
 	Web      *web.Server
 }
@@ -50,12 +53,14 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		return nil, err
 	}
 
+	links := func(t *tenant.Tenant, path string) string { return cfg.HTTP.PublicBaseURL(t.PrimaryHost) + path }
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &mail.Worker{
 		Tenants:  a.Tenants,
 		Renderer: mail.NewRenderer(templates.FS),
 		Sender:   mail.NewSender(cfg.SMTP),
 		Logger:   log,
+		Decorate: decorateEmail(d, links),
 	})
 	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval}); err != nil {
 		return nil, err
@@ -66,12 +71,15 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		DB:     d,
 		Hasher: account.NewHasher(cfg.Security.Argon2MaxConcurrent),
 		Outbox: outbox,
-		Links:  func(t *tenant.Tenant, path string) string { return cfg.HTTP.PublicBaseURL(t.PrimaryHost) + path },
+		Links:  links,
 		Now:    o.Now,
 		Limits: account.Limits{RememberTTL: cfg.Security.RememberMe},
 	}
 	a.Sessions = &account.Sessions{DB: d, IdleTimeout: cfg.Security.SessionIdle,
 		AbsoluteTimeout: cfg.Security.SessionAbsolute, Now: o.Now}
+
+	a.Invoices = &invoice.Store{DB: d}
+	a.Importer = &invoice.Importer{DB: d, Blobs: a.Blobs, Outbox: outbox, Now: o.Now}
 
 	a.Web, err = web.New(web.Deps{
 		Config:    cfg,
@@ -79,6 +87,8 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		Tenants:   a.Tenants,
 		Accounts:  a.Accounts,
 		Sessions:  a.Sessions,
+		Invoices:  a.Invoices,
+		Blobs:     a.Blobs,
 		Templates: templates.FS,
 		Logger:    log,
 		Ready:     a.Blobs.SelfCheck,

@@ -34,8 +34,8 @@ type Env struct {
 	Mail   *devenv.MailCatcher
 	S3     *devenv.S3Server
 	PayFiP *devenv.PayFiPSimulator
-	Port int
-	t    testing.TB
+	Port   int
+	t      testing.TB
 }
 
 // Options adjust the configuration before the portal starts.

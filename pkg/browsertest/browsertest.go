@@ -102,13 +102,7 @@ type Browser struct {
 //	func TestMain(m *testing.M) { browsertest.Main(m) }
 func Main(m *testing.M) {
 	code := m.Run()
-	shared.mu.Lock()
-	b := shared.browser
-	shared.browser = nil
-	shared.mu.Unlock()
-	if b != nil {
-		b.Close()
-	}
+	CloseShared()
 	os.Exit(code)
 }
 
@@ -118,8 +112,11 @@ func Shared(t testing.TB) *Browser {
 	t.Helper()
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
-	if b := shared.browser; b != nil && b.ctx.Err() == nil {
-		return b
+	if b := shared.browser; b != nil {
+		if b.ctx.Err() == nil {
+			return b
+		}
+		b.Close() // crashed: free its profile before starting anew
 	}
 	start := time.Now()
 	b, err := startBrowser()
@@ -326,7 +323,8 @@ func (p *Page) do(what string, f func(ctx context.Context) error) {
 	}
 }
 
-// eval evaluates a JavaScript expression, awaiting a promise result.
+// evalJS evaluates a JavaScript expression, awaiting a promise result, and
+// decodes the result into T.
 func evalJS[T any](p *Page, what, expr string) T {
 	p.t.Helper()
 	var out T
@@ -479,7 +477,8 @@ func (p *Page) MustSee(texts ...string) {
 	p.waitText("MustSee", texts, true)
 }
 
-// MustNotSee fails the test if the page shows any of the texts.
+// MustNotSee fails the test if the page shows any of the texts; it waits up
+// to two seconds for them to go.
 func (p *Page) MustNotSee(texts ...string) {
 	p.t.Helper()
 	p.waitText("MustNotSee", texts, false)
@@ -490,10 +489,10 @@ func (p *Page) waitText(name string, texts []string, want bool) {
 	deadline := time.Now().Add(textWait)
 	for {
 		text := p.Text()
-		page := collapse(text)
+		shown := collapse(text)
 		var wrong []string
 		for _, s := range texts {
-			if strings.Contains(page, collapse(s)) != want {
+			if strings.Contains(shown, collapse(s)) != want {
 				wrong = append(wrong, strconv.Quote(s))
 			}
 		}

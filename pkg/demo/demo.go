@@ -39,6 +39,16 @@ func Load(ctx context.Context, a *app.App, tenantsDir string, log *slog.Logger) 
 			return fmt.Errorf("demo: %s payers: %d lines rejected: %+v", t.Slug, len(rep.Rejected), rep.Rejected)
 		}
 		log.Info("demo payers", "tenant", t.Slug, "inserted", rep.Inserted, "updated", rep.Updated, "unchanged", rep.Unchanged)
+
+		invPath := filepath.Join(dir, "invoices.csv")
+		if _, err := os.Stat(invPath); err != nil {
+			continue
+		}
+		irep, err := loadInvoices(ctx, a, t, invPath)
+		if err != nil {
+			return fmt.Errorf("demo: %s invoices: %w %+v", t.Slug, err, irep.Errors)
+		}
+		log.Info("demo invoices", "tenant", t.Slug, "inserted", irep.Inserted, "updated", irep.Updated, "unchanged", irep.Unchanged)
 	}
 	return nil
 }

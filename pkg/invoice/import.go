@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -415,7 +416,11 @@ func (im *Importer) Import(ctx context.Context, t *tenant.Tenant, csvFile io.Rea
 		}
 		err = tx.GetContext(ctx, &rep.Inserted, mergeInsertWithNews, t.ID, rep.BatchID, now, AlertNumbers)
 	} else {
-		err = tx.GetContext(ctx, &rep.Inserted, mergeInsert, t.ID, rep.BatchID, now)
+		var res sql.Result
+		if res, err = tx.ExecContext(ctx, insertNew, t.ID, rep.BatchID, now); err == nil {
+			n, _ := res.RowsAffected()
+			rep.Inserted = int(n)
+		}
 	}
 	if err != nil {
 		return rep, fmt.Errorf("invoice: import: insert: %w", err)
@@ -574,6 +579,8 @@ const (
 		       ` + newStatus + `, ` + newDD + `,
 		       coalesce(s.payment_suspended, i.payment_suspended), coalesce(s.pdf_sha256, i.pdf_sha256))`
 
+	// Rows go in account by account: each payer's invoices end up together
+	// in the table and in the list index, which the resident's page reads.
 	insertNew = `
 		INSERT INTO invoices (tenant_id, account_id, number, object, issued_on, due_on, amount_cents,
 			status, paid_at, paid_how, direct_debit, payment_suspended, pdf_key, pdf_sha256, pdf_size,
@@ -589,14 +596,12 @@ const (
 		FROM invoice_import_staging s
 		JOIN accounts a ON a.tenant_id = $1 AND a.external_ref = s.payer_ref
 		WHERE NOT EXISTS (SELECT 1 FROM invoices e WHERE e.tenant_id = $1 AND e.number = s.number)
-		RETURNING account_id, number, issued_on, status`
-
-	mergeInsert = `WITH ins AS (` + insertNew + `) SELECT count(*) FROM ins`
+		ORDER BY a.id, s.issued_on, s.line`
 
 	// Alerts are about new invoices to pay: a history loaded as paid or in
 	// treasury sends nothing.
 	mergeInsertWithNews = `
-		WITH ins AS (` + insertNew + `),
+		WITH ins AS (` + insertNew + ` RETURNING account_id, number, issued_on, status),
 		news AS (
 			INSERT INTO invoice_import_news (account_id, n, numbers)
 			SELECT account_id, count(*), (array_agg(number ORDER BY issued_on DESC, number DESC))[1:$4]

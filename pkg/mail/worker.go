@@ -25,6 +25,9 @@ type Worker struct {
 	Sender   *Sender
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Decorate adds data only known when sending (e.g. an unsubscribe link)
+	// and extra headers; nil leaves the email as enqueued.
+	Decorate func(ctx context.Context, t *tenant.Tenant, e *Email) (map[string]string, error)
 }
 
 // Work renders and sends one email.
@@ -43,7 +46,14 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	if err != nil {
 		return fmt.Errorf("mail: tenant %d: %w", e.TenantID, err)
 	}
+	var headers map[string]string
+	if w.Decorate != nil {
+		if headers, err = w.Decorate(ctx, t, &e); err != nil {
+			return fmt.Errorf("mail: %s: %w", e.Template, err)
+		}
+	}
 	m, err := w.Renderer.Render(t, e)
+	m.Headers = headers
 	if err != nil {
 		// A template error will not fix itself: stop retrying.
 		return river.JobCancel(err)

@@ -43,6 +43,8 @@ func (s *Server) routes() {
 	t.POST("/mot-de-passe/:token", tokenPage, s.passwordSet)
 	t.GET("/adresse/:token", tokenPage, s.emailConfirmPage)
 	t.POST("/adresse/:token", tokenPage, s.emailConfirm)
+	t.GET("/desabonnement/:token", tokenPage, s.unsubscribePage)
+	t.POST("/desabonnement/:token", tokenPage, s.unsubscribe)
 	t.POST("/deconnexion", noStore, s.logout)
 
 	// resident
@@ -55,6 +57,10 @@ func (s *Server) routes() {
 	r.POST("/informations/adresse", s.emailChange)
 	r.GET("/informations/mot-de-passe", s.passwordChangePage)
 	r.POST("/informations/mot-de-passe", s.passwordChange)
+	r.GET("/factures", s.invoices)
+	r.GET("/factures/:id", s.invoiceDetail)
+	r.POST("/factures/:id/reglee", s.declarePaid)
+	r.GET("/factures/:id/pdf", s.invoicePDF)
 	r.GET("/contact", s.contactPage)
 	r.POST("/contact", s.contact)
 

@@ -5,6 +5,8 @@ package web
 import (
 	"context"
 	"fmt"
+	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -17,21 +19,32 @@ import (
 
 	"portail/pkg/account"
 	"portail/pkg/config"
+	"portail/pkg/invoice"
 	"portail/pkg/tenant"
 	"portail/pkg/web/view"
 )
 
 // Deps are the server's dependencies, passed explicitly.
 type Deps struct {
-	Config    config.Config
-	DB        *sqlx.DB
-	Tenants   *tenant.Store
-	Accounts  *account.Service
-	Sessions  *account.Sessions
-	Templates fs.FS
-	Logger    *slog.Logger
+	Config   config.Config
+	DB       *sqlx.DB
+	Tenants  *tenant.Store
+	Accounts *account.Service
+	Sessions *account.Sessions
+	Invoices *invoice.Store
+	Blobs    BlobReader
+	// PaymentHints says whether an otherwise payable invoice can be paid
+	// now, and why not (payment in progress, retry time).
+	PaymentHints func(ctx context.Context, t *tenant.Tenant, accountID, invoiceID int64) (bool, []string)
+	Templates    fs.FS
+	Logger       *slog.Logger
 	// Ready reports whether every dependency answers (/readyz).
 	Ready func(ctx context.Context) error
+}
+
+// BlobReader reads stored files, verifying their SHA-256.
+type BlobReader interface {
+	Get(ctx context.Context, key, wantSHA256 string) (io.ReadCloser, int64, error)
 }
 
 // Server holds the engine and what handlers share.
@@ -49,7 +62,10 @@ type Server struct {
 func New(d Deps) (*Server, error) {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{Deps: d, cfg: d.Config, tenants: d.Tenants, log: d.Logger,
-		views: view.New(d.Templates, nil)}
+		views: view.New(d.Templates, template.FuncMap{
+			"amount": invoice.FormatAmount,
+			"lower":  strings.ToLower,
+		})}
 	for _, p := range d.Config.HTTP.TrustedProxies {
 		prefix, err := parsePrefix(p)
 		if err != nil {

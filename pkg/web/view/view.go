@@ -49,7 +49,17 @@ type Renderer struct {
 // New returns a renderer over the templates file system.
 func New(fsys fs.FS, funcs template.FuncMap) *Renderer {
 	base := template.FuncMap{
-		"date": func(t time.Time) string { return t.Format("02/01/2006") },
+		"date": func(t any) string {
+			switch v := t.(type) {
+			case time.Time:
+				return v.Format("02/01/2006")
+			case *time.Time:
+				if v != nil {
+					return v.Format("02/01/2006")
+				}
+			}
+			return ""
+		},
 		"lines": func(s string) []string {
 			return strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
 		},

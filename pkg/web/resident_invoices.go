@@ -1,0 +1,212 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"portail/pkg/blob"
+	"portail/pkg/invoice"
+	"portail/pkg/tenant"
+)
+
+// filterTab is one of "non réglées / réglées / en trésorerie".
+type filterTab struct {
+	Slug, Label string
+	Status      invoice.Status
+	Count       int
+	Current     bool
+}
+
+var invoiceTabs = []filterTab{
+	{Slug: "non-reglees", Label: "Non réglées", Status: invoice.StatusUnpaid},
+	{Slug: "reglees", Label: "Réglées", Status: invoice.StatusPaid},
+	{Slug: "tresorerie", Label: "En trésorerie", Status: invoice.StatusTreasury},
+}
+
+type invoicesData struct {
+	Tabs       []filterTab
+	Current    filterTab
+	Invoices   []invoice.Invoice
+	Page       int
+	Pages      int
+	Total      int
+	PrevURL    string
+	NextURL    string
+	Treasury   bool
+	CanPayMany bool
+}
+
+// invoices is "Mes factures": the table, the status filter with counts,
+// most recent first, paginated.
+func (s *Server) invoices(c *gin.Context) {
+	t := tenant.FromContext(c.Request.Context())
+	a := residentOf(c).Account
+	ctx := c.Request.Context()
+	counts, err := s.Invoices.Counts(ctx, t.ID, a.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	tabs := make([]filterTab, len(invoiceTabs))
+	copy(tabs, invoiceTabs)
+	current := 0
+	for i := range tabs {
+		tabs[i].Count = counts[tabs[i].Status]
+		if c.Query("statut") == tabs[i].Slug {
+			current = i
+		}
+	}
+	tabs[current].Current = true
+	page, _ := strconv.Atoi(c.Query("page"))
+	page = max(page, 1)
+	list, total, err := s.Invoices.List(ctx, t.ID, a.ID, invoice.Filter{Status: tabs[current].Status}, page, invoice.DefaultPerPage)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	d := invoicesData{Tabs: tabs, Current: tabs[current], Invoices: list, Page: page, Total: total,
+		Pages:    max(1, (total+invoice.DefaultPerPage-1)/invoice.DefaultPerPage),
+		Treasury: tabs[current].Status == invoice.StatusTreasury}
+	pageURL := func(n int) string {
+		return "/factures?" + url.Values{"statut": {tabs[current].Slug}, "page": {strconv.Itoa(n)}}.Encode()
+	}
+	if page > 1 {
+		d.PrevURL = pageURL(page - 1)
+	}
+	if page < d.Pages {
+		d.NextURL = pageURL(page + 1)
+	}
+	s.render(c, http.StatusOK, "resident/invoices.html", s.page(c, "factures", "Mes factures", d))
+}
+
+type invoiceData struct {
+	Invoice  invoice.Invoice
+	CanPay   bool
+	Reason   string
+	Treasury bool
+	Declared bool
+	Extra    []string // payment in progress, retry time…
+}
+
+// invoiceID reads the :id path parameter; anything else is "not found".
+func invoiceID(c *gin.Context) (int64, bool) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	return id, err == nil && id > 0
+}
+
+// invoiceDetail shows an invoice and what the resident can do with it.
+// Another account's or commune's invoice is "not found".
+func (s *Server) invoiceDetail(c *gin.Context) {
+	t := tenant.FromContext(c.Request.Context())
+	a := residentOf(c).Account
+	id, ok := invoiceID(c)
+	if !ok {
+		s.notFound(c)
+		return
+	}
+	inv, err := s.Invoices.Get(c.Request.Context(), t.ID, a.ID, id)
+	if errors.Is(err, invoice.ErrNotFound) {
+		s.notFound(c)
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	d := invoiceData{Invoice: inv, Treasury: inv.Status == invoice.StatusTreasury, Declared: inv.DeclaredPaidAt != nil}
+	d.CanPay, d.Reason = invoice.Payability(inv, t)
+	if s.PaymentHints != nil && d.CanPay {
+		d.CanPay, d.Extra = s.PaymentHints(c.Request.Context(), t, a.ID, inv.ID)
+	}
+	s.render(c, http.StatusOK, "resident/invoice.html", s.page(c, "factures", "Facture "+inv.Number, d))
+}
+
+// declarePaid sets or clears the resident's own "paid by other means"
+// marker; the official status never changes.
+func (s *Server) declarePaid(c *gin.Context) {
+	t := tenant.FromContext(c.Request.Context())
+	a := residentOf(c).Account
+	id, ok := invoiceID(c)
+	if !ok {
+		s.notFound(c)
+		return
+	}
+	paid := c.PostForm("reglee") == "1"
+	err := s.Invoices.MarkDeclaredPaid(c.Request.Context(), t.ID, a.ID, id, paid)
+	switch {
+	case errors.Is(err, invoice.ErrNotFound):
+		s.notFound(c)
+		return
+	case errors.Is(err, invoice.ErrNotDeclarable):
+		s.flash(c, "Cette facture ne peut pas être marquée comme réglée.")
+	case err != nil:
+		s.fail(c, err)
+		return
+	case paid:
+		s.flash(c, "Vous avez indiqué avoir réglé cette facture par un autre moyen. Le service en est informé ; son état officiel changera à réception du règlement.")
+	default:
+		s.flash(c, "La facture est de nouveau indiquée comme non réglée.")
+	}
+	c.Redirect(http.StatusSeeOther, fmt.Sprintf("/factures/%d", id))
+}
+
+// invoicePDF streams the invoice's PDF to its owner only. The store checks
+// the SHA-256 while streaming and holds back the end of a corrupted file:
+// the connection is then cut, so no corrupted file is ever served whole.
+func (s *Server) invoicePDF(c *gin.Context) {
+	t := tenant.FromContext(c.Request.Context())
+	a := residentOf(c).Account
+	id, ok := invoiceID(c)
+	if !ok {
+		s.notFound(c)
+		return
+	}
+	ctx := c.Request.Context()
+	inv, err := s.Invoices.Get(ctx, t.ID, a.ID, id)
+	if errors.Is(err, invoice.ErrNotFound) || (err == nil && !inv.HasPDF()) {
+		s.notFound(c)
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	body, size, err := s.Blobs.Get(ctx, inv.PDFKey, inv.PDFSHA256)
+	if err != nil {
+		if errors.Is(err, blob.ErrChecksumMismatch) {
+			s.log.Error("invoice PDF corrupted in storage", "tenant", t.Slug, "invoice", inv.Number, "key", inv.PDFKey)
+		}
+		s.fail(c, fmt.Errorf("web: invoice PDF %s: %w", inv.Number, err))
+		return
+	}
+	defer body.Close()
+	h := c.Writer.Header()
+	h.Set("Content-Type", "application/pdf")
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	h.Set("Content-Disposition", contentDisposition("facture-"+inv.Number+".pdf"))
+	h.Set("Cache-Control", "no-store")
+	c.Status(http.StatusOK)
+	if _, err := io.Copy(c.Writer, body); err != nil {
+		s.log.Error("invoice PDF not served whole", "tenant", t.Slug, "invoice", inv.Number, "error", err)
+		panic(http.ErrAbortHandler) // cut the connection: the client sees a failed download
+	}
+}
+
+// contentDisposition makes a download with a safe ASCII name.
+func contentDisposition(name string) string {
+	safe := make([]rune, 0, len(name))
+	for _, r := range name {
+		if r < 128 && (r == '-' || r == '.' || r == '_' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z')) {
+			safe = append(safe, r)
+		} else {
+			safe = append(safe, '_')
+		}
+	}
+	return `attachment; filename="` + string(safe) + `"`
+}
