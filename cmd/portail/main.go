@@ -5,6 +5,7 @@
 //	portail migrate              apply pending database migrations
 //	portail tenants check [dir]  validate tenants/<slug>/tenant.yaml files
 //	portail tenants apply [dir]  create or update the communes they describe
+//	portail import payers|invoices --tenant SLUG FILE [ZIP]
 //
 // Global flag: --config FILE (optional; PORTAIL_* variables override it).
 package main
@@ -32,6 +33,12 @@ Commands:
   migrate               apply pending database migrations
   tenants check [DIR]   validate the communes' tenant.yaml files (default: tenants.dir)
   tenants apply [DIR]   create or update the communes they describe
+  import payers --tenant SLUG FILE.csv
+                        load payers from the billing software's CSV export
+  import invoices --tenant SLUG FILE.csv [PDFS.zip]
+                        load invoices (and their PDFs, named NUMBER.pdf)
+  apikey create|list|revoke --tenant SLUG [--name NAME] [--prefix P]
+                        API keys of billing software (/api/v1)
 `
 
 func main() {
@@ -70,6 +77,10 @@ func run(args []string) error {
 		return runMigrate(ctx, cfg, log)
 	case "tenants":
 		return runTenants(ctx, cfg, log, args[1:])
+	case "import":
+		return runImport(ctx, cfg, log, args[1:])
+	case "apikey":
+		return runAPIKey(ctx, cfg, log, args[1:])
 	case "help", "-h", "--help":
 		fs.Usage()
 		return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"portail/pkg/account"
+	"portail/pkg/apikey"
 	"portail/pkg/blob"
 	"portail/pkg/config"
 	"portail/pkg/invoice"
@@ -89,6 +90,8 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		Sessions:  a.Sessions,
 		Invoices:  a.Invoices,
 		Blobs:     a.Blobs,
+		Importer:  a.Importer,
+		APIKeys:   &apikey.Store{DB: d},
 		Templates: templates.FS,
 		Logger:    log,
 		Ready:     a.Blobs.SelfCheck,

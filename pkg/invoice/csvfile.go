@@ -66,7 +66,7 @@ func scanFile(r io.Reader, maxBytes int64) (fileScan, error) {
 	buf := make([]byte, 256<<10)
 	var work, carry []byte
 	lineHasContent := false
-	multibyte, invalid, undefined1252, controls := 0, 0, 0, 0
+	multibyte, invalid, undefined1252, controls, crs, lfs := 0, 0, 0, 0, 0, 0
 	for {
 		n, err := br.Read(buf)
 		chunk := buf[:n]
@@ -80,11 +80,13 @@ func scanFile(r io.Reader, maxBytes int64) (fileScan, error) {
 			for _, c := range chunk {
 				switch {
 				case c == '\n':
+					lfs++
 					if lineHasContent {
 						fs.lines++
 					}
 					lineHasContent = false
 				case c == '\r':
+					crs++
 				default:
 					lineHasContent = true
 					if c == '"' {
@@ -130,6 +132,8 @@ func scanFile(r io.Reader, maxBytes int64) (fileScan, error) {
 	invalid += len(carry) // a truncated sequence at the very end
 	fs.sha256 = hex.EncodeToString(h.Sum(nil))
 	switch {
+	case lfs == 0 && crs > 0:
+		fs.problem = "Fins de ligne Macintosh (CR seul) non prises en charge : enregistrez le fichier au format « CSV (séparateur : point-virgule) » ou « CSV UTF-8 »"
 	case fs.size == 0 || fs.lines == 0:
 		fs.problem = "Fichier vide"
 	case controls > 0:

@@ -194,6 +194,18 @@ func TestImportRejectsBadFiles(t *testing.T) {
 	if len(f.blobs.objects) != 0 {
 		t.Fatalf("PDFs uploaded for rejected files: %d", len(f.blobs.objects))
 	}
+	// The staff screens read the journal back.
+	batches, err := f.store.Batches(f.ctx, f.t.ID, 0)
+	if err != nil || len(batches) != len(cases)+1 || batches[0].Status != "rejected" || batches[len(batches)-1].Status != "imported" {
+		t.Fatalf("batches %+v %v", batches, err)
+	}
+	errs, err := f.store.BatchErrors(f.ctx, f.t.ID, batches[0].ID)
+	if err != nil || len(errs) != 1 || errs[0].Line != 2 || !strings.Contains(errs[0].Reason, "PDF absent") {
+		t.Fatalf("batch errors %+v %v", errs, err)
+	}
+	if other, _ := f.store.BatchErrors(f.ctx, f.t.ID+1, batches[0].ID); len(other) != 0 {
+		t.Fatal("another tenant read the journal")
+	}
 	// A rejected file fixed and sent again imports: the refusal did not
 	// mark its hash as imported.
 	rep, err := f.importString(t, csvOf(good, "A;NOBODY;x;10/07/2017;21/07/2017;1"), nil)

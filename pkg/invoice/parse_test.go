@@ -180,6 +180,7 @@ func TestScanEncodings(t *testing.T) {
 		{"binary", []byte("a;b\x00c\n"), "", "illisible"},
 		{"mixed", append([]byte("é;"), latin("é\n")...), "", "incohérent"},
 		{"undefined 1252", []byte("a\x81b\n"), "", "Encodage non reconnu"},
+		{"old mac line ends", []byte("a;b\rc;d\r"), "", "Macintosh"},
 		{"truncated utf8", []byte("a;\xC3"), "", ""}, // one lone byte: Windows-1252 Ã
 	}
 	for _, c := range cases {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -15,6 +16,10 @@ func (s *Server) accessibility(c *gin.Context) {
 
 // notFound answers unknown paths of a commune's portal.
 func (s *Server) notFound(c *gin.Context) {
+	if strings.HasPrefix(c.Request.URL.Path, "/api/") {
+		s.apiNotFound(c)
+		return
+	}
 	s.render(c, http.StatusNotFound, "errors/error.html", view.Page{
 		Title: "Page introuvable",
 		Data: map[string]string{

@@ -24,6 +24,15 @@ func (s *Server) routes() {
 	e.GET("/readyz", s.readyz)
 	e.GET("/static/*file", s.static)
 
+	// api: billing software of the Host's commune, with its API key
+	api := e.Group("/api/v1", s.resolveTenant, s.apiAuth)
+	api.PUT("/payers/:reference", apiLimit(apiJSONBody), s.apiPutPayer)
+	api.PUT("/invoices/:number", apiLimit(apiJSONBody), s.apiPutInvoice)
+	api.GET("/invoices/:number", s.apiGetInvoice)
+	api.PUT("/invoices/:number/pdf", apiLimit(apiPDFBody), s.apiPutInvoicePDF)
+	api.POST("/imports/invoices", apiLimit(apiImportBody), s.apiImportFiles)
+	e.GET("/api/v1/openapi.yaml", s.openapi) // public
+
 	// Everything else belongs to the commune of the Host header.
 	t := e.Group("/", s.resolveTenant, s.limitBody(formBody), s.loadResident)
 

@@ -18,6 +18,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"portail/pkg/account"
+	"portail/pkg/apikey"
 	"portail/pkg/config"
 	"portail/pkg/invoice"
 	"portail/pkg/tenant"
@@ -32,6 +33,8 @@ type Deps struct {
 	Accounts *account.Service
 	Sessions *account.Sessions
 	Invoices *invoice.Store
+	Importer *invoice.Importer
+	APIKeys  *apikey.Store
 	Blobs    BlobReader
 	// PaymentHints says whether an otherwise payable invoice can be paid
 	// now, and why not (payment in progress, retry time).

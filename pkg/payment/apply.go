@@ -1,0 +1,326 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"portail/pkg/db"
+	"portail/pkg/mail"
+	"portail/pkg/payfip"
+	"portail/pkg/tenant"
+)
+
+// ApplyResult applies an unsigned classic result (the urlcl callback or the
+// browser return, source SourceCallback or SourceReturn) to the pending
+// attempt of tenant t with that refdet. It changes nothing and fails when
+// the refdet is unknown to t (ErrNotFound), when numcli, refdet or amount
+// differ (ErrMismatch), or when the attempt is a WS one (ErrUntrusted: only
+// PayFiP's SOAP answer may resolve those, see ResolveWS).
+//
+// Exactly one result moves an attempt out of 'pending'; a replay, or the
+// loser of a race, gets the current state with changed false.
+func (s *Service) ApplyResult(ctx context.Context, t *tenant.Tenant, res payfip.Result, source string) (*Attempt, bool, error) {
+	return s.apply(ctx, t, res, source, false)
+}
+
+// ResolveWS asks PayFiP for the result of the WS attempt idOp of tenant t
+// (recupererDetailPaiementSecurise: the only trusted result) and applies
+// it. source is SourceNotification, SourceReturn or SourceReconciliation.
+// While the payer is on PayFiP (P5) the attempt stays pending; an idOp
+// PayFiP no longer knows (P1) expires the attempt once older than 15
+// minutes. An idOp unknown to t is ErrNotFound, without asking PayFiP.
+func (s *Service) ResolveWS(ctx context.Context, t *tenant.Tenant, idOp, source string) (*Attempt, bool, error) {
+	if t == nil {
+		return nil, false, errors.New("payment: resolve: no tenant")
+	}
+	if source != SourceNotification && source != SourceReturn && source != SourceReconciliation {
+		return nil, false, fmt.Errorf("payment: resolve: invalid source %q", source)
+	}
+	if !payfip.ValidIdOp(idOp) {
+		return nil, false, ErrNotFound
+	}
+	a, err := getAttempt(ctx, s.DB, `p.tenant_id = $1 AND p.id_op = $2`, t.ID, idOp)
+	if err != nil {
+		return nil, false, err
+	}
+	if a.Status != StatusPending {
+		return a, false, nil // replay: nothing to ask
+	}
+	if s.PayFiP == nil {
+		return nil, false, errors.New("payment: resolve: no PayFiP client configured")
+	}
+	sctx, cancel := s.soapContext(ctx)
+	res, err := s.PayFiP.RecupererDetailPaiementSecurise(sctx, idOp)
+	cancel()
+	switch {
+	case err == nil:
+		return s.apply(ctx, t, res, source, true)
+	case payfip.IsPending(err):
+		return a, false, nil
+	case payfip.IsUnknown(err):
+		if s.now().Sub(a.CreatedAt) <= idOpValidity {
+			return a, false, nil
+		}
+		return s.transition(ctx, t, a, change{status: StatusExpired, source: source,
+			errMsg: "PayFiP ne connaît pas (ou plus) cette opération (P1) : " + err.Error()})
+	default:
+		return a, false, fmt.Errorf("payment: resolve %s: %w", idOp, err)
+	}
+}
+
+// apply checks res against the stored attempt and moves it out of
+// 'pending'. trusted results come from recupererDetailPaiementSecurise and
+// are looked up by idOp; untrusted ones (classic) by refdet.
+func (s *Service) apply(ctx context.Context, t *tenant.Tenant, res payfip.Result, source string, trusted bool) (*Attempt, bool, error) {
+	if t == nil {
+		return nil, false, errors.New("payment: apply: no tenant")
+	}
+	switch source {
+	case SourceNotification, SourceReturn, SourceReconciliation, SourceCallback:
+	default:
+		return nil, false, fmt.Errorf("payment: apply: invalid source %q", source)
+	}
+	var a *Attempt
+	var err error
+	if trusted {
+		if !payfip.ValidIdOp(res.IdOp) {
+			return nil, false, s.reject(ctx, t, nil, res, source, ErrNotFound, "invalid idOp")
+		}
+		a, err = getAttempt(ctx, s.DB, `p.tenant_id = $1 AND p.id_op = $2`, t.ID, res.IdOp)
+	} else {
+		if !payfip.ValidRefDet(res.RefDet) {
+			return nil, false, s.reject(ctx, t, nil, res, source, ErrNotFound, "invalid refdet")
+		}
+		a, err = getAttempt(ctx, s.DB, `p.tenant_id = $1 AND p.refdet = $2`, t.ID, res.RefDet)
+	}
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, s.reject(ctx, t, nil, res, source, ErrNotFound, "no such attempt for this tenant")
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	switch {
+	case a.Mode == payfip.ModeWS && !trusted:
+		return nil, false, s.reject(ctx, t, a, res, source, ErrUntrusted, "unsigned result for a WS attempt")
+	case res.NumCli != t.PayFiPNumcli:
+		return nil, false, s.reject(ctx, t, a, res, source, ErrMismatch, "numcli "+res.NumCli)
+	case res.RefDet != a.RefDet:
+		return nil, false, s.reject(ctx, t, a, res, source, ErrMismatch, "refdet "+res.RefDet)
+	case res.Montant != a.AmountCents:
+		return nil, false, s.reject(ctx, t, a, res, source, ErrMismatch, fmt.Sprintf("montant %d", res.Montant))
+	case trusted && res.IdOp != a.IdOp:
+		return nil, false, s.reject(ctx, t, a, res, source, ErrMismatch, "idOp "+res.IdOp)
+	}
+	if a.Status != StatusPending {
+		if res.Outcome() == payfip.OutcomePaid && a.Status != StatusPaid {
+			// A paid result after the attempt was given up (e.g. a classic
+			// callback hours late): the decision stands, but the money is
+			// put on record for staff.
+			s.log().Error("payment: paid result for a resolved attempt", "tenant", t.Slug,
+				"payment_id", a.ID, "status", a.Status, "refdet", a.RefDet, "numauto", res.NumAuto)
+			if err := audit(ctx, s.DB, t.ID, "system", 0, "payment.late_paid_result", map[string]any{
+				"payment_id": a.ID, "status": a.Status, "source": source, "refdet": a.RefDet,
+				"numauto": res.NumAuto, "dattrans": res.DatTrans, "heurtrans": res.HeurTrans,
+				"amount_cents": res.Montant,
+			}); err != nil {
+				return a, false, err
+			}
+		}
+		return a, false, nil // replay
+	}
+	c := change{source: source, res: res}
+	switch res.Outcome() {
+	case payfip.OutcomePaid:
+		c.status = StatusPaid
+		paidAt, err := res.PaidAt()
+		if err != nil {
+			// Paid all the same: never drop money over a missing timestamp.
+			paidAt = s.now()
+		}
+		c.paidAt = &paidAt
+	case payfip.OutcomeRefused:
+		c.status = StatusRefused
+	case payfip.OutcomeCancelled:
+		c.status = StatusCancelled
+	default:
+		c.status = StatusError
+		c.errMsg = fmt.Sprintf("résultat PayFiP inconnu : %q", res.ResultTrans)
+	}
+	return s.transition(ctx, t, a, c)
+}
+
+// reject records a result that matched no pending attempt (a forgery, a
+// misrouted call or a bug) and returns the error for the caller.
+func (s *Service) reject(ctx context.Context, t *tenant.Tenant, a *Attempt, res payfip.Result, source string, cause error, why string) error {
+	details := map[string]any{
+		"source": source, "reason": why, "refdet": res.RefDet, "idop": res.IdOp,
+		"numcli": res.NumCli, "montant": res.Montant, "resultrans": res.ResultTrans,
+	}
+	if a != nil {
+		details["payment_id"] = a.ID
+	}
+	s.log().Warn("payment: result rejected", "tenant", t.Slug, "source", source, "reason", why,
+		"refdet", res.RefDet, "idop", res.IdOp)
+	if err := audit(ctx, s.DB, t.ID, "system", 0, "payment.result_rejected", details); err != nil {
+		return errors.Join(fmt.Errorf("%w: %s", cause, why), err)
+	}
+	return fmt.Errorf("%w: %s", cause, why)
+}
+
+// change is one transition out of 'pending'.
+type change struct {
+	status Status
+	source string
+	res    payfip.Result
+	paidAt *time.Time
+	errMsg string
+}
+
+// transition is the one place where an attempt leaves 'pending': UPDATE …
+// WHERE status = 'pending' in one transaction with its consequences (paid
+// invoices, confirmation email, audit). When another caller got there first
+// it changes nothing and returns the current state with changed false.
+func (s *Service) transition(ctx context.Context, t *tenant.Tenant, a *Attempt, c change) (*Attempt, bool, error) {
+	now := s.now()
+	var out Attempt
+	changed := false
+	err := db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		var invs []lockedInvoice
+		if c.status == StatusPaid {
+			// Invoices first, as Start does: one lock order, no deadlock.
+			err := tx.SelectContext(ctx, &invs, `
+				SELECT i.id, i.number, i.status, pi.amount_cents
+				FROM payment_invoices pi
+				JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
+				WHERE pi.tenant_id = $1 AND pi.payment_id = $2
+				ORDER BY i.id
+				FOR UPDATE OF i`, t.ID, a.ID)
+			if err != nil {
+				return fmt.Errorf("payment: lock invoices: %w", err)
+			}
+		}
+		rows, err := tx.QueryxContext(ctx, `
+			UPDATE payments p SET status = $3, resolved_at = $4, resolved_by = $5, resultrans = $6,
+				numauto = $7, dattrans = $8, heurtrans = $9, paid_at = $10, error_message = $11
+			WHERE p.tenant_id = $1 AND p.id = $2 AND p.status = 'pending'
+			RETURNING `+attemptColumns,
+			t.ID, a.ID, c.status, now, c.source, c.res.ResultTrans, c.res.NumAuto, c.res.DatTrans,
+			c.res.HeurTrans, c.paidAt, c.errMsg)
+		if err != nil {
+			return fmt.Errorf("payment: transition: %w", err)
+		}
+		if rows.Next() {
+			changed = true
+			err = rows.StructScan(&out)
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+		if err != nil {
+			return fmt.Errorf("payment: transition: %w", err)
+		}
+		if !changed {
+			return nil // someone else resolved it: nothing to do
+		}
+		details := map[string]any{
+			"payment_id": a.ID, "refdet": a.RefDet, "idop": a.IdOp, "source": c.source,
+			"status": c.status, "resultrans": c.res.ResultTrans, "amount_cents": a.AmountCents,
+		}
+		if c.status == StatusPaid {
+			if err := s.settle(ctx, tx, t, &out, invs); err != nil {
+				return err
+			}
+			details["refund_cents"] = out.RefundCents
+		}
+		return audit(ctx, tx, t.ID, "system", 0, "payment."+string(c.status), details)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if !changed {
+		cur, err := getAttempt(ctx, s.DB, `p.tenant_id = $1 AND p.id = $2`, t.ID, a.ID)
+		return cur, false, err
+	}
+	return &out, true, nil
+}
+
+// lockedInvoice is an invoice of a paid attempt, locked for settling.
+type lockedInvoice struct {
+	ID          int64  `db:"id"`
+	Number      string `db:"number"`
+	Status      string `db:"status"`
+	AmountCents int64  `db:"amount_cents"` // the share of this attempt
+}
+
+// settle marks the paid attempt's invoices paid and enqueues the
+// confirmation email. An invoice that is no longer unpaid (paid by another
+// route, in treasury, cancelled) keeps its state; its amount is flagged for
+// refund: the money is recorded, never dropped.
+func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, t *tenant.Tenant, a *Attempt, invs []lockedInvoice) error {
+	var payable []int64
+	var refund int64
+	numbers := make([]string, len(invs))
+	for i, inv := range invs {
+		numbers[i] = inv.Number
+		if inv.Status == "unpaid" {
+			payable = append(payable, inv.ID)
+		} else {
+			refund += inv.AmountCents
+		}
+	}
+	if len(payable) > 0 {
+		_, err := tx.ExecContext(ctx, `
+			UPDATE invoices SET status = 'paid', paid_at = $3, paid_how = 'online', updated_at = $4
+			WHERE tenant_id = $1 AND id = ANY ($2::bigint[]) AND status = 'unpaid'`,
+			t.ID, pq.Array(payable), a.PaidAt, s.now())
+		if err != nil {
+			return fmt.Errorf("payment: mark invoices paid: %w", err)
+		}
+	}
+	if refund > 0 {
+		_, err := tx.ExecContext(ctx, `UPDATE payments SET refund_needed = true, refund_cents = $3
+			WHERE tenant_id = $1 AND id = $2`, t.ID, a.ID, refund)
+		if err != nil {
+			return fmt.Errorf("payment: flag refund: %w", err)
+		}
+		a.RefundNeeded, a.RefundCents = true, refund
+		s.log().Error("payment: paid for invoices no longer payable, refund needed",
+			"tenant", t.Slug, "payment_id", a.ID, "refdet", a.RefDet, "refund_cents", refund)
+	}
+	if s.Outbox == nil {
+		// Start refuses without an outbox; never lose the payment over it.
+		s.log().Error("payment: no outbox, confirmation email not sent", "tenant", t.Slug, "payment_id", a.ID)
+		return nil
+	}
+	var name string
+	if err := tx.GetContext(ctx, &name, `SELECT display_name FROM accounts WHERE tenant_id = $1 AND id = $2`,
+		t.ID, a.AccountID); err != nil {
+		return fmt.Errorf("payment: payer name: %w", err)
+	}
+	link := ""
+	if s.Links != nil {
+		link = s.Links(t, "/paiements")
+	}
+	return s.Outbox.EnqueueTx(ctx, tx, mail.Email{
+		TenantID: t.ID,
+		To:       a.Email,
+		Template: "payment_confirmation",
+		Data: map[string]any{
+			"DisplayName":  name,
+			"Amount":       a.AmountCents,
+			"AmountText":   a.Amount(),
+			"Numbers":      numbers,
+			"Reference":    a.RefDet,
+			"NumAuto":      a.NumAuto,
+			"PaidAt":       FormatDateTime(*a.PaidAt),
+			"Link":         link,
+			"RefundNeeded": a.RefundNeeded,
+		},
+	})
+}

@@ -1,0 +1,331 @@
+// Package payment runs the residents' online payments through PayFiP
+// (PAYFIP.md §5): an attempt is stored, pending, with its invoices locked,
+// before the browser leaves; the result (WS notification, browser return,
+// classic callback or reconciliation) moves it out of 'pending' exactly once;
+// paid invoices, the confirmation email and the audit row are written in that
+// same transaction.
+//
+// Every query takes the tenant (and for residents the account) from the
+// caller, who takes them from the resolved host and the session, never from
+// request input.
+package payment
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	_ "time/tzdata" // Europe/Paris even in a scratch container
+
+	"github.com/jmoiron/sqlx"
+
+	"portail/pkg/config"
+	"portail/pkg/invoice"
+	"portail/pkg/mail"
+	"portail/pkg/payfip"
+	"portail/pkg/tenant"
+)
+
+// Status is the state of a payment attempt.
+type Status string
+
+// Attempt statuses. Only 'pending' ever changes.
+const (
+	StatusPending   Status = "pending"
+	StatusPaid      Status = "paid"
+	StatusRefused   Status = "refused"   // card or debit refused (R, Z)
+	StatusCancelled Status = "cancelled" // abandoned on PayFiP (A)
+	StatusExpired   Status = "expired"   // no result ever came (see Reconcile)
+	StatusError     Status = "error"     // PayFiP failed or answered something unknown
+)
+
+// Label is the status as the resident reads it.
+func (s Status) Label() string {
+	switch s {
+	case StatusPending:
+		return "Paiement en cours"
+	case StatusPaid:
+		return "Paiement accepté"
+	case StatusRefused:
+		return "Paiement refusé"
+	case StatusCancelled:
+		return "Paiement abandonné"
+	case StatusExpired:
+		return "Paiement non abouti"
+	case StatusError:
+		return "Paiement non abouti (erreur technique)"
+	}
+	return string(s)
+}
+
+// What delivered a result (payments.resolved_by).
+const (
+	SourceNotification   = "notification"   // WS: PayFiP's server-to-server POST to urlnotif
+	SourceReturn         = "return"         // the browser coming back (WS urlredirect, classic urlcl)
+	SourceReconciliation = "reconciliation" // the periodic job
+	SourceCallback       = "callback"       // classic: PayFiP's server-side call to urlcl
+	sourceStart          = "start"          // creerPaiementSecurise failed: PayFiP never had it
+)
+
+// Defaults of the Service settings.
+const (
+	DefaultReconcileAfter = 5 * time.Minute
+	DefaultClassicExpiry  = 2 * time.Hour
+	// idOpValidity is how long PayFiP lets an idOp wait before its page is
+	// opened; a P1 before that may be a replication lag, after it is final.
+	idOpValidity = 15 * time.Minute
+)
+
+// Messages shown to the resident.
+const (
+	ReasonPending         = "Un paiement est déjà en cours pour cette facture."
+	ReasonNoSelection     = "Veuillez sélectionner au moins une facture."
+	ReasonBatchNotAllowed = "Votre collectivité ne permet de régler qu'une facture à la fois."
+	ReasonBadEmail        = "Votre adresse électronique ne peut pas être transmise au service de paiement. Veuillez la modifier dans « Mes informations »."
+	MessageUnavailable    = "Le service de paiement est momentanément indisponible. Aucun paiement n'a été effectué. Veuillez réessayer dans quelques minutes."
+	MessageRejected       = "Le service de paiement a refusé la demande. Aucun paiement n'a été effectué. Veuillez contacter le service de facturation."
+)
+
+// Errors.
+var (
+	// ErrNotFound: no such attempt (or invoice) for this tenant and account;
+	// callers answer 404 whatever the reason.
+	ErrNotFound = errors.New("payment: not found")
+	// ErrMismatch: a result whose numcli, refdet, idOp or amount differs
+	// from the stored attempt. Nothing was changed.
+	ErrMismatch = errors.New("payment: result does not match the attempt")
+	// ErrUntrusted: ApplyResult was given a result for a WS attempt. Those
+	// are resolved only from PayFiP's own answer, through ResolveWS.
+	ErrUntrusted = errors.New("payment: a web-service attempt is resolved only through ResolveWS")
+)
+
+// RefusedError says why a payment cannot start; Reason is shown to the
+// resident as is. RetryAt is set when the retry delay is what refuses.
+type RefusedError struct {
+	Reason  string
+	RetryAt time.Time
+}
+
+func (e *RefusedError) Error() string { return "payment: refused: " + e.Reason }
+
+// UnavailableError is a failure of PayFiP when starting a WS payment: the
+// attempt is marked 'error', its invoices are free and the resident may try
+// again at once. Message is shown to the resident.
+type UnavailableError struct {
+	Message string
+	Err     error
+}
+
+func (e *UnavailableError) Error() string {
+	return "payment: PayFiP did not create the payment: " + e.Err.Error()
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Attempt is one payment attempt.
+type Attempt struct {
+	TenantID     int64       `db:"tenant_id"`
+	ID           int64       `db:"id"`
+	AccountID    int64       `db:"account_id"`
+	RefDet       string      `db:"refdet"`
+	IdOp         string      `db:"id_op"` // "" in classic mode or before PayFiP answered
+	Mode         payfip.Mode `db:"mode"`
+	AmountCents  int64       `db:"amount_cents"`
+	Email        string      `db:"email"`
+	Status       Status      `db:"status"`
+	CreatedAt    time.Time   `db:"created_at"`
+	ResolvedAt   *time.Time  `db:"resolved_at"`
+	ResolvedBy   string      `db:"resolved_by"`
+	ResultTrans  string      `db:"resultrans"`
+	NumAuto      string      `db:"numauto"`
+	DatTrans     string      `db:"dattrans"`
+	HeurTrans    string      `db:"heurtrans"`
+	PaidAt       *time.Time  `db:"paid_at"`
+	ErrorMessage string      `db:"error_message"`
+	RefundNeeded bool        `db:"refund_needed"`
+	RefundCents  int64       `db:"refund_cents"`
+}
+
+// Amount is the amount written the French way: "243,11 €".
+func (a Attempt) Amount() string { return invoice.FormatAmount(a.AmountCents) }
+
+// AttemptInvoice is one invoice paid by an attempt.
+type AttemptInvoice struct {
+	InvoiceID   int64  `db:"invoice_id"`
+	Number      string `db:"number"`
+	Object      string `db:"object"`
+	AmountCents int64  `db:"amount_cents"`
+}
+
+// AttemptWithInvoices is an attempt and the invoices it covers, by number.
+type AttemptWithInvoices struct {
+	Attempt
+	Invoices []AttemptInvoice
+}
+
+// Numbers lists the invoice numbers.
+func (a AttemptWithInvoices) Numbers() []string {
+	out := make([]string, len(a.Invoices))
+	for i, inv := range a.Invoices {
+		out[i] = inv.Number
+	}
+	return out
+}
+
+// Service runs payments. DB, PayFiP (WS mode), Config, Outbox and Links are
+// required; the other fields have defaults.
+type Service struct {
+	DB     *sqlx.DB
+	PayFiP *payfip.Client // SOAP client (WS mode)
+	Config config.PayFiP  // base URLs; Timeout bounds each SOAP call
+	Outbox *mail.Outbox
+	// Links builds an absolute URL on the tenant's primary host.
+	Links func(t *tenant.Tenant, path string) string
+	// Now is the clock (nil = time.Now).
+	Now func() time.Time
+	// ReconcileAfter is the age of a pending attempt before the
+	// reconciliation job asks PayFiP about it (0 = 5 minutes).
+	ReconcileAfter time.Duration
+	// ClassicExpiry is the age at which a pending classic attempt, about
+	// which PayFiP cannot be asked, is marked expired (0 = 2 hours).
+	ClassicExpiry time.Duration
+	// Log receives reconciliation problems and rejected results (nil = discard).
+	Log *slog.Logger
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (s *Service) reconcileAfter() time.Duration {
+	if s.ReconcileAfter > 0 {
+		return s.ReconcileAfter
+	}
+	return DefaultReconcileAfter
+}
+
+func (s *Service) classicExpiry() time.Duration {
+	if s.ClassicExpiry > 0 {
+		return s.ClassicExpiry
+	}
+	return DefaultClassicExpiry
+}
+
+// soapContext bounds one SOAP call by Config.Timeout, on top of the HTTP
+// client's own timeout.
+func (s *Service) soapContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.Config.Timeout > 0 {
+		return context.WithTimeout(ctx, s.Config.Timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// paris is the time zone of PayFiP's dattrans/heurtrans and of every time
+// shown to residents. time/tzdata is embedded, so loading cannot fail.
+func paris() *time.Location {
+	loc, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// FormatDateTime writes t as "26/11/2026 à 15h42", Europe/Paris.
+func FormatDateTime(t time.Time) string {
+	return t.In(paris()).Format("02/01/2006 à 15h04")
+}
+
+// ceilMinute rounds up to the minute, so that the time shown to the
+// resident ("15h42") is exactly the one enforced.
+func ceilMinute(t time.Time) time.Time {
+	r := t.Truncate(time.Minute)
+	if r.Before(t) {
+		r = r.Add(time.Minute)
+	}
+	return r
+}
+
+// RetryReason is the resident's message for a retry delay ending at retryAt:
+// "Vous pourrez effectuer une nouvelle tentative à partir de 15h42." (the
+// date is added when it is not today in Paris).
+func RetryReason(retryAt, now time.Time) string {
+	loc := paris()
+	r, n := retryAt.In(loc), now.In(loc)
+	ry, rm, rd := r.Date()
+	ny, nm, nd := n.Date()
+	if ry == ny && rm == nm && rd == nd {
+		return "Vous pourrez effectuer une nouvelle tentative à partir de " + r.Format("15h04") + "."
+	}
+	return "Vous pourrez effectuer une nouvelle tentative à partir du " + r.Format("02/01/2006 à 15h04") + "."
+}
+
+// Retry delays follow attempts the payer may have taken to PayFiP and that
+// did not end paid: refused, abandoned, expired, error — except a WS attempt
+// without idOp, which never reached PayFiP (creation failed or timed out:
+// the resident may try again at once).
+const retryCondition = `p.status IN ('refused', 'cancelled', 'expired', 'error')
+	AND (p.mode = 'classic' OR p.id_op IS NOT NULL)`
+
+const attemptColumns = `p.tenant_id, p.id, p.account_id, p.refdet, coalesce(p.id_op, '') AS id_op, p.mode,
+	p.amount_cents, p.email, p.status, p.created_at, p.resolved_at, p.resolved_by, p.resultrans,
+	p.numauto, p.dattrans, p.heurtrans, p.paid_at, p.error_message, p.refund_needed, p.refund_cents`
+
+func getAttempt(ctx context.Context, q sqlx.QueryerContext, where string, args ...any) (*Attempt, error) {
+	var a Attempt
+	err := sqlx.GetContext(ctx, q, &a, `SELECT `+attemptColumns+` FROM payments p WHERE `+where, args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("payment: load attempt: %w", err)
+	}
+	return &a, nil
+}
+
+// audit appends a row to audit_log (payment transitions are security
+// events, SECURITY.md "Web").
+func audit(ctx context.Context, x sqlx.ExecerContext, tenantID int64, actorKind string, actorID int64, action string, details map[string]any) error {
+	b, err := json.Marshal(details)
+	if err != nil {
+		return fmt.Errorf("payment: audit details: %w", err)
+	}
+	var actor sql.NullInt64
+	if actorID != 0 {
+		actor = sql.NullInt64{Int64: actorID, Valid: true}
+	}
+	_, err = x.ExecContext(ctx, `INSERT INTO audit_log (tenant_id, actor_kind, actor_id, action, details)
+		VALUES ($1, $2, $3, $4, $5::jsonb)`, tenantID, actorKind, actor, action, string(b))
+	if err != nil {
+		return fmt.Errorf("payment: audit: %w", err)
+	}
+	return nil
+}
+
+// objet lists the invoice numbers for PayFiP's objet when they fit in its
+// 100 characters, else says how many invoices the payment covers.
+func objet(numbers []string) string {
+	parts := make([]string, 0, len(numbers))
+	for _, n := range numbers {
+		if p := payfip.SanitizeObjet(n); p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if s := strings.Join(parts, " "); len(s) <= 100 {
+		return s
+	}
+	return fmt.Sprintf("%d factures", len(numbers))
+}

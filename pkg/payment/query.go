@@ -1,0 +1,117 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// RetryAt tells whether the resident must wait before paying invoiceID
+// again after a failed attempt, and until when (rounded up to the minute,
+// as shown by RetryReason). It is for display: Start enforces the delay
+// itself, so on a database error it answers false.
+func (s *Service) RetryAt(ctx context.Context, tenantID, accountID, invoiceID int64) (time.Time, bool) {
+	var row struct {
+		Last    *time.Time `db:"last"`
+		Minutes int        `db:"minutes"`
+	}
+	err := s.DB.GetContext(ctx, &row, `
+		SELECT (SELECT max(p.resolved_at) FROM payments p
+		        JOIN payment_invoices pi ON pi.tenant_id = p.tenant_id AND pi.payment_id = p.id
+		        JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
+		        WHERE p.tenant_id = t.id AND i.account_id = $2 AND pi.invoice_id = $3
+		          AND `+retryCondition+`) AS last,
+		       t.payfip_retry_minutes AS minutes
+		FROM tenants t WHERE t.id = $1`, tenantID, accountID, invoiceID)
+	if err != nil {
+		s.log().Warn("payment: retry time", "tenant_id", tenantID, "invoice_id", invoiceID, "err", err)
+		return time.Time{}, false
+	}
+	return retryAt(row.Last, time.Duration(row.Minutes)*time.Minute, s.now())
+}
+
+// PendingFor returns the account's attempt in progress for invoiceID, or
+// nil when there is none.
+func (s *Service) PendingFor(ctx context.Context, tenantID, accountID, invoiceID int64) (*Attempt, error) {
+	a, err := getAttempt(ctx, s.DB, `p.tenant_id = $1 AND p.account_id = $2 AND p.status = 'pending'
+		AND EXISTS (SELECT 1 FROM payment_invoices pi
+		            WHERE pi.tenant_id = p.tenant_id AND pi.payment_id = p.id AND pi.invoice_id = $3)`,
+		tenantID, accountID, invoiceID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return a, err
+}
+
+// Get returns one of the account's attempts with its invoices; ErrNotFound
+// for another account's or tenant's.
+func (s *Service) Get(ctx context.Context, tenantID, accountID, paymentID int64) (*AttemptWithInvoices, error) {
+	a, err := getAttempt(ctx, s.DB, `p.tenant_id = $1 AND p.account_id = $2 AND p.id = $3`, tenantID, accountID, paymentID)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.withInvoices(ctx, tenantID, []Attempt{*a})
+	if err != nil {
+		return nil, err
+	}
+	return &out[0], nil
+}
+
+// ListForAccount returns the account's attempts, most recent first, with
+// their invoices ("Mes paiements").
+func (s *Service) ListForAccount(ctx context.Context, tenantID, accountID int64) ([]AttemptWithInvoices, error) {
+	var as []Attempt
+	err := s.DB.SelectContext(ctx, &as, `
+		SELECT `+attemptColumns+` FROM payments p
+		WHERE p.tenant_id = $1 AND p.account_id = $2
+		ORDER BY p.created_at DESC, p.id DESC`, tenantID, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("payment: list: %w", err)
+	}
+	return s.withInvoices(ctx, tenantID, as)
+}
+
+// ForInvoice returns the paid attempt that settled invoiceID (the first
+// one, should PayFiP have reported two), for its receipt; ErrNotFound when
+// the account has none.
+func (s *Service) ForInvoice(ctx context.Context, tenantID, accountID, invoiceID int64) (*Attempt, error) {
+	return getAttempt(ctx, s.DB, `p.tenant_id = $1 AND p.account_id = $2 AND p.status = 'paid'
+		AND EXISTS (SELECT 1 FROM payment_invoices pi
+		            WHERE pi.tenant_id = p.tenant_id AND pi.payment_id = p.id AND pi.invoice_id = $3)
+		ORDER BY p.resolved_at, p.id LIMIT 1`, tenantID, accountID, invoiceID)
+}
+
+func (s *Service) withInvoices(ctx context.Context, tenantID int64, as []Attempt) ([]AttemptWithInvoices, error) {
+	out := make([]AttemptWithInvoices, len(as))
+	if len(as) == 0 {
+		return out, nil
+	}
+	ids := make([]int64, len(as))
+	index := make(map[int64]int, len(as))
+	for i, a := range as {
+		out[i].Attempt = a
+		ids[i] = a.ID
+		index[a.ID] = i
+	}
+	var rows []struct {
+		PaymentID int64 `db:"payment_id"`
+		AttemptInvoice
+	}
+	err := s.DB.SelectContext(ctx, &rows, `
+		SELECT pi.payment_id, pi.invoice_id, i.number, i.object, pi.amount_cents
+		FROM payment_invoices pi
+		JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
+		WHERE pi.tenant_id = $1 AND pi.payment_id = ANY ($2::bigint[])
+		ORDER BY pi.payment_id, i.number`, tenantID, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("payment: attempt invoices: %w", err)
+	}
+	for _, r := range rows {
+		i := index[r.PaymentID]
+		out[i].Invoices = append(out[i].Invoices, r.AttemptInvoice)
+	}
+	return out, nil
+}
