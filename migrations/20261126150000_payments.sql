@@ -16,7 +16,7 @@ CREATE TABLE payments (
     email          text NOT NULL,
     status         text NOT NULL DEFAULT 'pending'
                    CHECK (status IN ('pending', 'paid', 'refused', 'cancelled', 'expired', 'error')),
-    created_at     timestamptz NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
     resolved_at    timestamptz,
     -- 'start': creerPaiementSecurise failed, PayFiP never had the attempt.
     resolved_by    text NOT NULL DEFAULT ''

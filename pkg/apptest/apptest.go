@@ -34,6 +34,7 @@ type Env struct {
 	Mail   *devenv.MailCatcher
 	S3     *devenv.S3Server
 	PayFiP *devenv.PayFiPSimulator
+	S3Dir  string // the S3 server's files: tests tamper with stored objects there
 	Port   int
 	t      testing.TB
 }
@@ -133,7 +134,7 @@ func Start(t testing.TB, o Options) *Env {
 			t.Error("apptest: portal did not stop")
 		}
 	})
-	return &Env{App: a, Mail: mc, S3: s3, PayFiP: pf, Port: port, t: t}
+	return &Env{App: a, Mail: mc, S3: s3, PayFiP: pf, S3Dir: filepath.Join(dir, "s3"), Port: port, t: t}
 }
 
 // URL is an absolute URL of the portal on host (e.g. "sistec.localhost").

@@ -198,6 +198,9 @@ func (im *Importer) Import(ctx context.Context, t *tenant.Tenant, csvFile io.Rea
 	if err != nil {
 		return rep, err
 	}
+	// The same CSV with other PDFs is another import: the batch's identity
+	// covers the ZIP's entries too.
+	scan.sha256 = importIdentity(scan.sha256, pdfs)
 	rep.FileSHA256, rep.Encoding = scan.sha256, scan.encoding
 	fileErr := func(reason string) (Report, error) {
 		errs.add(LineError{Line: 0, Reason: reason})
@@ -892,4 +895,24 @@ func (im *Importer) uploadOne(ctx context.Context, zi *zipIndex, number, key, su
 		return fmt.Errorf("invoice: import: upload PDF of %s: %w", number, err)
 	}
 	return nil
+}
+
+// importIdentity is the CSV's SHA-256 alone, or, when a ZIP of PDFs comes
+// with it, a SHA-256 over the CSV's and every entry's name, size and CRC-32
+// (read from the ZIP's directory: no decompression needed).
+func importIdentity(csvSHA string, pdfs *zip.Reader) string {
+	if pdfs == nil {
+		return csvSHA
+	}
+	entries := make([]string, 0, len(pdfs.File))
+	for _, f := range pdfs.File {
+		entries = append(entries, fmt.Sprintf("%s\x00%d\x00%08x", f.Name, f.UncompressedSize64, f.CRC32))
+	}
+	sort.Strings(entries)
+	h := sha256.New()
+	io.WriteString(h, csvSHA)
+	for _, e := range entries {
+		io.WriteString(h, "\x00"+e)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -8,6 +8,14 @@
 // Every query takes the tenant (and for residents the account) from the
 // caller, who takes them from the resolved host and the session, never from
 // request input.
+//
+// Wiring: the WS notification (POST /paiement/notification) and browser
+// return (GET /paiement/retour?idop=…) pass the idOp read by
+// payfip.ParseNotification to ResolveWS; the classic urlcl
+// (/paiement/retour-classique, called by PayFiP and by the browser) passes
+// payfip.ParseClassicCallback's result to ApplyResult. None of them needs
+// the session. Register ReconcileWorker and NewReconcilePeriodicJob with
+// River.
 package payment
 
 import (
