@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -20,6 +21,8 @@ import (
 	"portail/pkg/invoice"
 	"portail/pkg/jobs"
 	"portail/pkg/mail"
+	"portail/pkg/payfip"
+	"portail/pkg/payment"
 	"portail/pkg/tenant"
 	"portail/pkg/web"
 	"portail/templates"
@@ -42,6 +45,7 @@ type App struct {
 	Sessions *account.Sessions
 	Invoices *invoice.Store
 	Importer *invoice.Importer
+	Payments *payment.Service
 	Jobs     *jobs.Client
 	Web      *web.Server
 }
@@ -63,10 +67,21 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		Logger:   log,
 		Decorate: decorateEmail(d, links),
 	})
-	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval}); err != nil {
+	a.Payments = &payment.Service{
+		DB:     d,
+		PayFiP: payfip.NewClient(cfg.PayFiP.SOAPURL, &http.Client{Timeout: cfg.PayFiP.Timeout}),
+		Config: cfg.PayFiP,
+		Links:  links,
+		Now:    o.Now,
+		Log:    log,
+	}
+	river.AddWorker(workers, &payment.ReconcileWorker{Service: a.Payments})
+	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval,
+		Periodic: []*river.PeriodicJob{payment.NewReconcilePeriodicJob()}}); err != nil {
 		return nil, err
 	}
 	outbox := mail.NewOutbox(a.Jobs)
+	a.Payments.Outbox = outbox
 
 	a.Accounts = &account.Service{
 		DB:     d,
@@ -91,6 +106,7 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		Invoices:  a.Invoices,
 		Blobs:     a.Blobs,
 		Importer:  a.Importer,
+		Payments:  a.Payments,
 		APIKeys:   &apikey.Store{DB: d},
 		Templates: templates.FS,
 		Logger:    log,

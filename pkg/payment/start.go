@@ -55,7 +55,7 @@ func (s *Service) Start(ctx context.Context, t *tenant.Tenant, accountID int64, 
 	if len(ids) > 1 && (!t.BatchAllowed || t.BatchMax <= 1) {
 		return nil, "", &RefusedError{Reason: ReasonBatchNotAllowed}
 	}
-	if batchMax := t.BatchMax; len(ids) > batchMax {
+	if batchMax := max(t.BatchMax, 1); len(ids) > batchMax {
 		return nil, "", &RefusedError{Reason: fmt.Sprintf("Vous pouvez régler au plus %d factures en un seul paiement.", batchMax)}
 	}
 

@@ -91,7 +91,7 @@ type invoiceData struct {
 	Reason   string
 	Treasury bool
 	Declared bool
-	Extra    []string // payment in progress, retry time…
+	Receipt  string // the payment receipt of an invoice paid online
 }
 
 // invoiceID reads the :id path parameter; anything else is "not found".
@@ -120,9 +120,11 @@ func (s *Server) invoiceDetail(c *gin.Context) {
 		return
 	}
 	d := invoiceData{Invoice: inv, Treasury: inv.Status == invoice.StatusTreasury, Declared: inv.DeclaredPaidAt != nil}
-	d.CanPay, d.Reason = invoice.Payability(inv, t)
-	if s.PaymentHints != nil && d.CanPay {
-		d.CanPay, d.Extra = s.PaymentHints(c.Request.Context(), t, a.ID, inv.ID)
+	d.CanPay, d.Reason = s.canPayNow(c.Request.Context(), t, a.ID, inv)
+	if inv.Status == invoice.StatusPaid {
+		if pa, err := s.Payments.ForInvoice(c.Request.Context(), t.ID, a.ID, inv.ID); err == nil && pa != nil {
+			d.Receipt = fmt.Sprintf("/paiements/%d/attestation", pa.ID)
+		}
 	}
 	s.render(c, http.StatusOK, "resident/invoice.html", s.page(c, "factures", "Facture "+inv.Number, d))
 }

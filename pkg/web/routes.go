@@ -55,6 +55,10 @@ func (s *Server) routes() {
 	t.GET("/desabonnement/:token", tokenPage, s.unsubscribePage)
 	t.POST("/desabonnement/:token", tokenPage, s.unsubscribe)
 	t.POST("/deconnexion", noStore, s.logout)
+	t.GET("/paiement/retour", noStore, s.payReturnWS)
+	t.GET("/paiement/retour-classique", noStore, s.payReturnClassic)
+	t.POST("/paiement/retour-classique", noStore, s.payReturnClassic)
+	t.POST("/paiement/notification", s.payNotification)
 
 	// resident
 	r := t.Group("/", requireResident)
@@ -70,6 +74,11 @@ func (s *Server) routes() {
 	r.GET("/factures/:id", s.invoiceDetail)
 	r.POST("/factures/:id/reglee", s.declarePaid)
 	r.GET("/factures/:id/pdf", s.invoicePDF)
+	r.GET("/paiement", s.paySelect)
+	r.GET("/paiement/informations", s.payInfo)
+	r.POST("/paiement", s.payStart)
+	r.GET("/paiements", s.payments)
+	r.GET("/paiements/:id/attestation", s.paymentReceipt)
 	r.GET("/contact", s.contactPage)
 	r.POST("/contact", s.contact)
 

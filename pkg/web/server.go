@@ -21,26 +21,25 @@ import (
 	"portail/pkg/apikey"
 	"portail/pkg/config"
 	"portail/pkg/invoice"
+	"portail/pkg/payment"
 	"portail/pkg/tenant"
 	"portail/pkg/web/view"
 )
 
 // Deps are the server's dependencies, passed explicitly.
 type Deps struct {
-	Config   config.Config
-	DB       *sqlx.DB
-	Tenants  *tenant.Store
-	Accounts *account.Service
-	Sessions *account.Sessions
-	Invoices *invoice.Store
-	Importer *invoice.Importer
-	APIKeys  *apikey.Store
-	Blobs    BlobReader
-	// PaymentHints says whether an otherwise payable invoice can be paid
-	// now, and why not (payment in progress, retry time).
-	PaymentHints func(ctx context.Context, t *tenant.Tenant, accountID, invoiceID int64) (bool, []string)
-	Templates    fs.FS
-	Logger       *slog.Logger
+	Config    config.Config
+	DB        *sqlx.DB
+	Tenants   *tenant.Store
+	Accounts  *account.Service
+	Sessions  *account.Sessions
+	Invoices  *invoice.Store
+	Importer  *invoice.Importer
+	APIKeys   *apikey.Store
+	Blobs     BlobReader
+	Payments  *payment.Service
+	Templates fs.FS
+	Logger    *slog.Logger
 	// Ready reports whether every dependency answers (/readyz).
 	Ready func(ctx context.Context) error
 }
@@ -94,6 +93,10 @@ func New(d Deps) (*Server, error) {
 // every state-changing request (SECURITY.md: CSRF).
 func (s *Server) Handler() http.Handler {
 	cop := http.NewCrossOriginProtection()
+	// PayFiP's server calls and returns: no browser origin to check, and
+	// idempotent (PAYFIP.md §5).
+	cop.AddInsecureBypassPattern("POST /paiement/notification")
+	cop.AddInsecureBypassPattern("POST /paiement/retour-classique")
 	return cop.Handler(s.engine)
 }
 
