@@ -1,0 +1,60 @@
+package main
+
+import (
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"portail/pkg/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+func TestServeRefusesIncompleteConfiguration(t *testing.T) {
+	t.Setenv("PORTAIL_DATABASE_URL", "")
+	err := run([]string{"serve"})
+	if err == nil || !strings.Contains(err.Error(), "database.url is required") || !strings.Contains(err.Error(), "s3.endpoint") {
+		t.Fatalf("serve without configuration: %v", err)
+	}
+}
+
+func TestServeRefusesPendingMigrations(t *testing.T) {
+	url := dbtest.NewURL(t)
+	d, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Exec(`DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PORTAIL_DATABASE_URL", url)
+	t.Setenv("PORTAIL_S3_ENDPOINT", "http://127.0.0.1:1")
+	t.Setenv("PORTAIL_S3_ACCESS_KEY", "k")
+	t.Setenv("PORTAIL_S3_SECRET_KEY", "s")
+	t.Setenv("PORTAIL_SMTP_HOST", "127.0.0.1")
+	err = run([]string{"serve"})
+	if err == nil || !strings.Contains(err.Error(), "migration(s) pending") || !strings.Contains(err.Error(), "portail migrate") {
+		t.Fatalf("serve with pending migrations: %v", err)
+	}
+	// migrate, then serve no longer complains about migrations.
+	if err := run([]string{"migrate"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTenantsCheckNamesFileAndField(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bad", "tenant.yaml")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte("slug: bad\nname: X\nhosts:\n  primary: bad.localhost\ncontact:\n  email: a@b.fr\npayfip:\n  numcli: \"42\"\n"), 0o644)
+	err := run([]string{"tenants", "check", dir})
+	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "payfip.numcli") {
+		t.Fatalf("tenants check: %v", err)
+	}
+	if err := run([]string{"tenants", "check", "../../tenants"}); err != nil {
+		t.Fatalf("demo tenants: %v", err)
+	}
+}

@@ -1,0 +1,96 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"portail/pkg/config"
+)
+
+func TestDefaultsLoad(t *testing.T) {
+	c, err := config.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Addr != ":8080" || c.HTTP.ReadHeaderTimeout != 5*time.Second || c.Security.RememberMe != 720*time.Hour {
+		t.Fatalf("defaults: %+v", c.HTTP)
+	}
+}
+
+func writeFile(t *testing.T, body string) string {
+	p := filepath.Join(t.TempDir(), "portail.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestFileThenEnvironmentOverride(t *testing.T) {
+	p := writeFile(t, "http:\n  addr: \":9999\"\n  trusted_proxies: [\"10.0.0.0/8\"]\ndatabase:\n  url: postgres://file\n")
+	t.Setenv("PORTAIL_DATABASE_URL", "postgres://env")
+	c, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Addr != ":9999" || c.Database.URL != "postgres://env" || len(c.HTTP.TrustedProxies) != 1 {
+		t.Fatalf("got addr %q url %q proxies %v", c.HTTP.Addr, c.Database.URL, c.HTTP.TrustedProxies)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	cases := map[string]struct {
+		file string
+		env  [2]string
+		key  string
+	}{
+		"unknown key in file":  {file: "http:\n  adress: \":1\"\n", key: "http.adress"},
+		"bad duration":         {file: "http:\n  read_timeout: soon\n", key: "read_timeout"},
+		"bad scheme":           {file: "http:\n  public_scheme: ftp\n", key: "http.public_scheme"},
+		"bad smtp security":    {file: "smtp:\n  security: ssl3\n", key: "smtp.security"},
+		"remember too long":    {file: "security:\n  remember_me: 2000h\n", key: "security.remember_me"},
+		"unknown env variable": {env: [2]string{"PORTAIL_DATABSE_URL", "x"}, key: "PORTAIL_DATABSE_URL"},
+		"bad env value":        {env: [2]string{"PORTAIL_HTTP_IDLE_TIMEOUT", "-5s"}, key: "http.idle_timeout"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := ""
+			if tc.file != "" {
+				p = writeFile(t, tc.file)
+			}
+			if tc.env[0] != "" {
+				t.Setenv(tc.env[0], tc.env[1])
+			}
+			_, err := config.Load(p)
+			if err == nil || !strings.Contains(err.Error(), tc.key) {
+				t.Fatalf("error %v does not name %s", err, tc.key)
+			}
+		})
+	}
+}
+
+func TestProductionNeedsEveryService(t *testing.T) {
+	c, err := config.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.RequireProduction()
+	for _, key := range []string{"database.url", "s3.endpoint", "s3.access_key", "smtp.host"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("missing %s not reported: %v", key, err)
+		}
+	}
+}
+
+func TestPublicBaseURL(t *testing.T) {
+	h := config.HTTP{PublicScheme: "https"}
+	if got := h.PublicBaseURL("sistec.fr"); got != "https://sistec.fr" {
+		t.Fatal(got)
+	}
+	h = config.HTTP{PublicScheme: "http", PublicPort: "8080"}
+	if got := h.PublicBaseURL("sistec.localhost"); got != "http://sistec.localhost:8080" {
+		t.Fatal(got)
+	}
+}
