@@ -138,3 +138,15 @@ func TestCrossOriginPostRefused(t *testing.T) {
 		t.Fatalf("cross-site POST: status %d, want 403", res.StatusCode)
 	}
 }
+
+func TestCommuneTemplateOverride(t *testing.T) {
+	ts := newServer(t)
+	_, body := get(t, ts, "belcastel.localhost", "/")
+	if !strings.Contains(body, "Service des eaux, 1 place de la Mairie, 12390 Belcastel") {
+		t.Error("belcastel's footer override not used")
+	}
+	_, body = get(t, ts, "sistec.localhost", "/")
+	if strings.Contains(body, "12390 Belcastel") {
+		t.Error("belcastel's override leaked to sistec")
+	}
+}
