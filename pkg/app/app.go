@@ -76,8 +76,10 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		Log:    log,
 	}
 	river.AddWorker(workers, &payment.ReconcileWorker{Service: a.Payments})
+	purge := &PurgeWorker{}
+	river.AddWorker(workers, purge)
 	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval,
-		Periodic: []*river.PeriodicJob{payment.NewReconcilePeriodicJob()}}); err != nil {
+		Periodic: []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob()}}); err != nil {
 		return nil, err
 	}
 	outbox := mail.NewOutbox(a.Jobs)
@@ -93,6 +95,7 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	}
 	a.Sessions = &account.Sessions{DB: d, IdleTimeout: cfg.Security.SessionIdle,
 		AbsoluteTimeout: cfg.Security.SessionAbsolute, Now: o.Now}
+	purge.Accounts, purge.Sessions = a.Accounts, a.Sessions
 
 	a.Invoices = &invoice.Store{DB: d}
 	a.Importer = &invoice.Importer{DB: d, Blobs: a.Blobs, Outbox: outbox, Now: o.Now}

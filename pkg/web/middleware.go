@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -137,4 +138,24 @@ func (s *Server) fromTrustedProxy(c *gin.Context) bool {
 		}
 	}
 	return false
+}
+
+// rateLimit bounds requests per client IP and commune (stored in
+// PostgreSQL, so it holds across instances). Used where each request
+// costs a write, such as PayFiP returns that are audited when refused.
+func (s *Server) rateLimit(bucket string, limit int, window time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		t := tenant.FromContext(c.Request.Context())
+		ok, err := s.Accounts.Allow(c.Request.Context(), t.ID, bucket, c.ClientIP(), limit, window)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if !ok {
+			c.Header("Retry-After", fmt.Sprint(int(window.Seconds())))
+			c.AbortWithStatus(http.StatusTooManyRequests)
+			return
+		}
+		c.Next()
+	}
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -43,7 +44,7 @@ func (s *Server) routes() {
 	t.GET("/", noStore, s.loginPage)
 	t.POST("/connexion", noStore, s.login)
 	t.GET("/activation", noStore, s.activationPage)
-	t.POST("/activation", noStore, s.activate)
+	t.POST("/activation", noStore, s.rateLimit("activation-ip", 30, time.Hour), s.activate)
 	t.GET("/activation/:token", tokenPage, s.passwordSetPage)
 	t.POST("/activation/:token", tokenPage, s.passwordSet)
 	t.GET("/mot-de-passe-oublie", noStore, s.forgotPage)
@@ -55,10 +56,13 @@ func (s *Server) routes() {
 	t.GET("/desabonnement/:token", tokenPage, s.unsubscribePage)
 	t.POST("/desabonnement/:token", tokenPage, s.unsubscribe)
 	t.POST("/deconnexion", noStore, s.logout)
-	t.GET("/paiement/retour", noStore, s.payReturnWS)
-	t.GET("/paiement/retour-classique", noStore, s.payReturnClassic)
-	t.POST("/paiement/retour-classique", noStore, s.payReturnClassic)
-	t.POST("/paiement/notification", s.payNotification)
+	// Generous: PayFiP itself calls from few addresses; this only stops floods
+	// of forged results, each of which is audited.
+	payfipLimit := s.rateLimit("payfip-return", 600, time.Minute)
+	t.GET("/paiement/retour", noStore, payfipLimit, s.payReturnWS)
+	t.GET("/paiement/retour-classique", noStore, payfipLimit, s.payReturnClassic)
+	t.POST("/paiement/retour-classique", noStore, payfipLimit, s.payReturnClassic)
+	t.POST("/paiement/notification", payfipLimit, s.payNotification)
 
 	// resident
 	r := t.Group("/", requireResident)
