@@ -14,6 +14,11 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // PaidAt needs Europe/Paris even in a scratch container
+	"unicode"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Mode is how a tenant talks to PayFiP.
@@ -284,98 +289,24 @@ func SanitizeObjet(s string) string {
 	return out
 }
 
-// foldAccent maps a Latin letter with diacritics to its ASCII base letters;
-// it returns "" for anything it does not know, which is then dropped.
+// ligatures are the letters that Unicode decomposition does not split.
+var ligatures = strings.NewReplacer("œ", "oe", "Œ", "OE", "æ", "ae", "Æ", "AE", "ß", "ss", "ø", "o", "Ø", "O", "đ", "d", "Đ", "D", "ł", "l", "Ł", "L")
+
+// foldAccent maps a letter with diacritics to its ASCII base letters
+// (decomposition, then combining marks removed); it returns "" for anything
+// else, which is then dropped.
 func foldAccent(c rune) string {
-	switch c {
-	case 'à', 'á', 'â', 'ã', 'ä', 'å', 'ā', 'ă', 'ą':
-		return "a"
-	case 'À', 'Á', 'Â', 'Ã', 'Ä', 'Å', 'Ā', 'Ă', 'Ą':
-		return "A"
-	case 'æ':
-		return "ae"
-	case 'Æ':
-		return "AE"
-	case 'ç', 'ć', 'ĉ', 'ċ', 'č':
-		return "c"
-	case 'Ç', 'Ć', 'Ĉ', 'Ċ', 'Č':
-		return "C"
-	case 'ď', 'đ':
-		return "d"
-	case 'Ď', 'Đ':
-		return "D"
-	case 'è', 'é', 'ê', 'ë', 'ē', 'ĕ', 'ė', 'ę', 'ě':
-		return "e"
-	case 'È', 'É', 'Ê', 'Ë', 'Ē', 'Ĕ', 'Ė', 'Ę', 'Ě':
-		return "E"
-	case 'ĝ', 'ğ', 'ġ', 'ģ':
-		return "g"
-	case 'Ĝ', 'Ğ', 'Ġ', 'Ģ':
-		return "G"
-	case 'ĥ', 'ħ':
-		return "h"
-	case 'Ĥ', 'Ħ':
-		return "H"
-	case 'ì', 'í', 'î', 'ï', 'ĩ', 'ī', 'ĭ', 'į', 'ı':
-		return "i"
-	case 'Ì', 'Í', 'Î', 'Ï', 'Ĩ', 'Ī', 'Ĭ', 'Į', 'İ':
-		return "I"
-	case 'ĵ':
-		return "j"
-	case 'Ĵ':
-		return "J"
-	case 'ķ':
-		return "k"
-	case 'Ķ':
-		return "K"
-	case 'ĺ', 'ļ', 'ľ', 'ŀ', 'ł':
-		return "l"
-	case 'Ĺ', 'Ļ', 'Ľ', 'Ŀ', 'Ł':
-		return "L"
-	case 'ñ', 'ń', 'ņ', 'ň':
-		return "n"
-	case 'Ñ', 'Ń', 'Ņ', 'Ň':
-		return "N"
-	case 'ò', 'ó', 'ô', 'õ', 'ö', 'ø', 'ō', 'ŏ', 'ő':
-		return "o"
-	case 'Ò', 'Ó', 'Ô', 'Õ', 'Ö', 'Ø', 'Ō', 'Ŏ', 'Ő':
-		return "O"
-	case 'œ':
-		return "oe"
-	case 'Œ':
-		return "OE"
-	case 'ŕ', 'ŗ', 'ř':
-		return "r"
-	case 'Ŕ', 'Ŗ', 'Ř':
-		return "R"
-	case 'ś', 'ŝ', 'ş', 'š':
-		return "s"
-	case 'Ś', 'Ŝ', 'Ş', 'Š':
-		return "S"
-	case 'ß':
-		return "ss"
-	case 'ţ', 'ť', 'ŧ':
-		return "t"
-	case 'Ţ', 'Ť', 'Ŧ':
-		return "T"
-	case 'ù', 'ú', 'û', 'ü', 'ũ', 'ū', 'ŭ', 'ů', 'ű', 'ų':
-		return "u"
-	case 'Ù', 'Ú', 'Û', 'Ü', 'Ũ', 'Ū', 'Ŭ', 'Ů', 'Ű', 'Ų':
-		return "U"
-	case 'ŵ':
-		return "w"
-	case 'Ŵ':
-		return "W"
-	case 'ý', 'ÿ', 'ŷ':
-		return "y"
-	case 'Ý', 'Ÿ', 'Ŷ':
-		return "Y"
-	case 'ź', 'ż', 'ž':
-		return "z"
-	case 'Ź', 'Ż', 'Ž':
-		return "Z"
+	folded, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn))), ligatures.Replace(string(c)))
+	if err != nil {
+		return ""
 	}
-	return ""
+	var b strings.Builder
+	for _, r := range folded {
+		if r < 0x80 && isAlnum(byte(r)) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // NewRefDet returns a fresh payment reference for one attempt: 26 random

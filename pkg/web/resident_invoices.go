@@ -100,23 +100,34 @@ func invoiceID(c *gin.Context) (int64, bool) {
 	return id, err == nil && id > 0
 }
 
-// invoiceDetail shows an invoice and what the resident can do with it.
-// Another account's or commune's invoice is "not found".
-func (s *Server) invoiceDetail(c *gin.Context) {
+// ownInvoice loads the :id invoice of the logged-in resident; another
+// account's or commune's invoice is "not found". It answers the request
+// itself when it returns false.
+func (s *Server) ownInvoice(c *gin.Context) (invoice.Invoice, bool) {
 	t := tenant.FromContext(c.Request.Context())
-	a := residentOf(c).Account
 	id, ok := invoiceID(c)
 	if !ok {
 		s.notFound(c)
-		return
+		return invoice.Invoice{}, false
 	}
-	inv, err := s.Invoices.Get(c.Request.Context(), t.ID, a.ID, id)
+	inv, err := s.Invoices.Get(c.Request.Context(), t.ID, residentOf(c).Account.ID, id)
 	if errors.Is(err, invoice.ErrNotFound) {
 		s.notFound(c)
-		return
+		return inv, false
 	}
 	if err != nil {
 		s.fail(c, err)
+		return inv, false
+	}
+	return inv, true
+}
+
+// invoiceDetail shows an invoice and what the resident can do with it.
+func (s *Server) invoiceDetail(c *gin.Context) {
+	t := tenant.FromContext(c.Request.Context())
+	a := residentOf(c).Account
+	inv, ok := s.ownInvoice(c)
+	if !ok {
 		return
 	}
 	d := invoiceData{Invoice: inv, Treasury: inv.Status == invoice.StatusTreasury, Declared: inv.DeclaredPaidAt != nil}
@@ -163,20 +174,13 @@ func (s *Server) declarePaid(c *gin.Context) {
 // the connection is then cut, so no corrupted file is ever served whole.
 func (s *Server) invoicePDF(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
-	a := residentOf(c).Account
-	id, ok := invoiceID(c)
-	if !ok {
-		s.notFound(c)
-		return
-	}
 	ctx := c.Request.Context()
-	inv, err := s.Invoices.Get(ctx, t.ID, a.ID, id)
-	if errors.Is(err, invoice.ErrNotFound) || (err == nil && !inv.HasPDF()) {
-		s.notFound(c)
+	inv, ok := s.ownInvoice(c)
+	if !ok {
 		return
 	}
-	if err != nil {
-		s.fail(c, err)
+	if !inv.HasPDF() {
+		s.notFound(c)
 		return
 	}
 	body, size, err := s.Blobs.Get(ctx, inv.PDFKey, inv.PDFSHA256)
