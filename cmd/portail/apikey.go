@@ -9,7 +9,6 @@ import (
 
 	"portail/pkg/apikey"
 	"portail/pkg/config"
-	"portail/pkg/db"
 	"portail/pkg/tenant"
 )
 
@@ -30,10 +29,10 @@ func runAPIKey(ctx context.Context, cfg config.Config, log *slog.Logger, args []
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if *slug == "" || cfg.Database.URL == "" {
-		return errors.New(apikeyUsage + "\n(database.url must be configured)")
+	if *slug == "" {
+		return errors.New(apikeyUsage)
 	}
-	d, err := db.Open(ctx, cfg.Database.URL, 2)
+	d, err := openDB(ctx, cfg, 2)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"portail/pkg/account"
 	"portail/pkg/app"
 	"portail/pkg/config"
-	"portail/pkg/db"
 	"portail/pkg/invoice"
 )
 
@@ -37,10 +36,7 @@ func runImport(ctx context.Context, cfg config.Config, log *slog.Logger, args []
 	if *slug == "" || len(files) < 1 || (kind == "payers" && len(files) != 1) || len(files) > 2 {
 		return errors.New(importUsage)
 	}
-	if cfg.Database.URL == "" {
-		return errors.New("config: database.url is required (env PORTAIL_DATABASE_URL)")
-	}
-	d, err := db.Open(ctx, cfg.Database.URL, 4)
+	d, err := openDB(ctx, cfg, 4)
 	if err != nil {
 		return err
 	}

@@ -5,15 +5,14 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/jmoiron/sqlx"
+
 	"portail/pkg/config"
 	"portail/pkg/db"
 )
 
 func runMigrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	if cfg.Database.URL == "" {
-		return errors.New("config: database.url is required (env PORTAIL_DATABASE_URL)")
-	}
-	d, err := db.Open(ctx, cfg.Database.URL, 2)
+	d, err := openDB(ctx, cfg, 2)
 	if err != nil {
 		return err
 	}
@@ -27,4 +26,12 @@ func runMigrate(ctx context.Context, cfg config.Config, log *slog.Logger) error 
 	}
 	log.Info("migrations applied", "count", len(pending))
 	return nil
+}
+
+// openDB opens the configured database for a one-off command.
+func openDB(ctx context.Context, cfg config.Config, maxConns int) (*sqlx.DB, error) {
+	if cfg.Database.URL == "" {
+		return nil, errors.New("config: database.url is required (env PORTAIL_DATABASE_URL)")
+	}
+	return db.Open(ctx, cfg.Database.URL, maxConns)
 }

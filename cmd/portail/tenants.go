@@ -7,7 +7,6 @@ import (
 	"log/slog"
 
 	"portail/pkg/config"
-	"portail/pkg/db"
 	"portail/pkg/tenant"
 )
 
@@ -29,10 +28,7 @@ func runTenants(ctx context.Context, cfg config.Config, log *slog.Logger, args [
 		}
 		return nil
 	}
-	if cfg.Database.URL == "" {
-		return errors.New("config: database.url is required (env PORTAIL_DATABASE_URL)")
-	}
-	d, err := db.Open(ctx, cfg.Database.URL, 2)
+	d, err := openDB(ctx, cfg, 2)
 	if err != nil {
 		return err
 	}

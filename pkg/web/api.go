@@ -169,17 +169,27 @@ func (s *Server) apiPutInvoice(c *gin.Context) {
 	s.apiImport(c, csvOf(invoiceHeader, invoiceRecord(c.Param("number"), in)), nil, "api:"+c.Param("number"))
 }
 
-// apiPutInvoicePDF attaches a PDF to an existing invoice.
-func (s *Server) apiPutInvoicePDF(c *gin.Context) {
+// apiInvoice loads the :number invoice of the request's commune, or
+// answers the request itself and returns false.
+func (s *Server) apiInvoice(c *gin.Context) (invoice.WithPayer, bool) {
 	t := tenant.FromContext(c.Request.Context())
 	inv, err := s.Invoices.GetByNumber(c.Request.Context(), t.ID, c.Param("number"))
 	if errors.Is(err, invoice.ErrNotFound) {
 		apiError(c, http.StatusNotFound, "not_found", "no invoice with this number", nil)
-		return
+		return inv, false
 	}
 	if err != nil {
 		apiError(c, http.StatusInternalServerError, "internal", "internal error", nil)
 		c.Error(err)
+		return inv, false
+	}
+	return inv, true
+}
+
+// apiPutInvoicePDF attaches a PDF to an existing invoice.
+func (s *Server) apiPutInvoicePDF(c *gin.Context) {
+	inv, ok := s.apiInvoice(c)
+	if !ok {
 		return
 	}
 	pdf, err := io.ReadAll(c.Request.Body)
@@ -258,15 +268,8 @@ func (s *Server) apiImport(c *gin.Context, csvBytes []byte, pdfs *zip.Reader, na
 
 // apiGetInvoice reads one invoice by number.
 func (s *Server) apiGetInvoice(c *gin.Context) {
-	t := tenant.FromContext(c.Request.Context())
-	inv, err := s.Invoices.GetByNumber(c.Request.Context(), t.ID, c.Param("number"))
-	if errors.Is(err, invoice.ErrNotFound) {
-		apiError(c, http.StatusNotFound, "not_found", "no invoice with this number", nil)
-		return
-	}
-	if err != nil {
-		apiError(c, http.StatusInternalServerError, "internal", "internal error", nil)
-		c.Error(err)
+	inv, ok := s.apiInvoice(c)
+	if !ok {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{

@@ -30,16 +30,15 @@ var invoiceTabs = []filterTab{
 }
 
 type invoicesData struct {
-	Tabs       []filterTab
-	Current    filterTab
-	Invoices   []invoice.Invoice
-	Page       int
-	Pages      int
-	Total      int
-	PrevURL    string
-	NextURL    string
-	Treasury   bool
-	CanPayMany bool
+	Tabs     []filterTab
+	Current  filterTab
+	Invoices []invoice.Invoice
+	Page     int
+	Pages    int
+	Total    int
+	PrevURL  string
+	NextURL  string
+	Treasury bool
 }
 
 // invoices is "Mes factures": the table, the status filter with counts,
