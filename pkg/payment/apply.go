@@ -51,11 +51,12 @@ func (s *Service) ResolveWS(ctx context.Context, t *tenant.Tenant, idOp, source 
 	if a.Status != StatusPending {
 		return a, false, nil // replay: nothing to ask
 	}
-	if s.PayFiP == nil {
+	_, _, client := s.endpoints(t)
+	if client == nil {
 		return nil, false, errors.New("payment: resolve: no PayFiP client configured")
 	}
 	sctx, cancel := s.soapContext(ctx)
-	res, err := s.PayFiP.RecupererDetailPaiementSecurise(sctx, idOp)
+	res, err := client.RecupererDetailPaiementSecurise(sctx, idOp)
 	cancel()
 	switch {
 	case err == nil:

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 	_ "time/tzdata" // Europe/Paris even in a scratch container
@@ -203,6 +204,23 @@ type Service struct {
 	ClassicExpiry time.Duration
 	// Log receives reconciliation problems and rejected results (nil = discard).
 	Log *slog.Logger
+}
+
+// endpoints are the PayFiP URLs and SOAP client for tenant t: its own when
+// its settings name them (e.g. the qualification service while a commune is
+// set up), else the platform's.
+func (s *Service) endpoints(t *tenant.Tenant) (classicURL, wsPaymentURL string, client *payfip.Client) {
+	classicURL, wsPaymentURL, client = s.Config.ClassicURL, s.Config.WSPaymentURL, s.PayFiP
+	if t.PayFiPClassicURL != "" {
+		classicURL = t.PayFiPClassicURL
+	}
+	if t.PayFiPWSPaymentURL != "" {
+		wsPaymentURL = t.PayFiPWSPaymentURL
+	}
+	if t.PayFiPSOAPURL != "" {
+		client = payfip.NewClient(t.PayFiPSOAPURL, &http.Client{Timeout: s.Config.Timeout})
+	}
+	return classicURL, wsPaymentURL, client
 }
 
 func (s *Service) now() time.Time {

@@ -37,7 +37,8 @@ func (s *Service) Start(ctx context.Context, t *tenant.Tenant, accountID int64, 
 	if err != nil {
 		return nil, "", fmt.Errorf("payment: tenant %s: %w", t.Slug, err)
 	}
-	if mode == payfip.ModeWS && s.PayFiP == nil {
+	classicURL, _, client := s.endpoints(t)
+	if mode == payfip.ModeWS && client == nil {
 		return nil, "", errors.New("payment: start: no PayFiP client configured")
 	}
 	ids := slices.Clone(invoiceIDs)
@@ -142,7 +143,7 @@ func (s *Service) Start(ctx context.Context, t *tenant.Tenant, accountID int64, 
 			return fmt.Errorf("payment: tenant %s: PayFiP request: %w", t.Slug, err)
 		}
 		if mode == payfip.ModeClassic {
-			if redirect, err = payfip.ClassicURL(s.Config.ClassicURL, req); err != nil {
+			if redirect, err = payfip.ClassicURL(classicURL, req); err != nil {
 				return fmt.Errorf("payment: tenant %s: %w", t.Slug, err)
 			}
 		}
@@ -184,15 +185,16 @@ func (s *Service) Start(ctx context.Context, t *tenant.Tenant, accountID int64, 
 // call did create an idOp, nobody will ever open it), so the invoices are
 // free and no retry delay applies.
 func (s *Service) createWS(ctx context.Context, t *tenant.Tenant, a *Attempt, req payfip.Request) (*Attempt, string, error) {
+	_, wsPaymentURL, client := s.endpoints(t)
 	sctx, cancel := s.soapContext(ctx)
-	idOp, err := s.PayFiP.CreerPaiementSecurise(sctx, req)
+	idOp, err := client.CreerPaiementSecurise(sctx, req)
 	cancel()
 	if err == nil {
 		// The browser has not seen the idOp yet, so no result can race this.
 		err = s.storeIdOp(ctx, t.ID, a.ID, idOp)
 		if err == nil {
 			a.IdOp = idOp
-			return a, payfip.WSPaymentURL(s.Config.WSPaymentURL, idOp), nil
+			return a, payfip.WSPaymentURL(wsPaymentURL, idOp), nil
 		}
 	}
 	msg := MessageUnavailable

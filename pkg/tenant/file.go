@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/mail"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -49,6 +50,12 @@ type File struct {
 		MinCents   int64  `yaml:"min_cents"`
 		MaxCents   int64  `yaml:"max_cents"`
 		RetryDelay string `yaml:"retry_delay"`
+		// Endpoints override the platform's PayFiP URLs for this commune.
+		Endpoints struct {
+			ClassicURL   string `yaml:"classic_url"`
+			WSPaymentURL string `yaml:"ws_payment_url"`
+			SOAPURL      string `yaml:"soap_url"`
+		} `yaml:"endpoints"`
 	} `yaml:"payfip"`
 	Payments struct {
 		BatchAllowed bool `yaml:"batch_allowed"`
@@ -249,6 +256,15 @@ func (f *File) validate(path string) error {
 	}
 	if d, err := time.ParseDuration(f.PayFiP.RetryDelay); err != nil || d < 0 || d > 48*time.Hour {
 		bad("payfip.retry_delay", "%q must be a duration between 0 and 48h, such as 2h or 20m", f.PayFiP.RetryDelay)
+	}
+	for field, u := range map[string]string{
+		"payfip.endpoints.classic_url":    f.PayFiP.Endpoints.ClassicURL,
+		"payfip.endpoints.ws_payment_url": f.PayFiP.Endpoints.WSPaymentURL,
+		"payfip.endpoints.soap_url":       f.PayFiP.Endpoints.SOAPURL,
+	} {
+		if p, err := url.Parse(u); u != "" && (err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "") {
+			bad(field, "%q must be an absolute http(s) URL", u)
+		}
 	}
 	if f.Payments.BatchMax < 1 || f.Payments.BatchMax > 50 {
 		bad("payments.batch_max", "must be between 1 and 50, got %d", f.Payments.BatchMax)

@@ -41,7 +41,8 @@ const selectTenant = `SELECT id, slug, name, service_label, status, primary_host
 	color_primary, color_accent, template_overrides, contact_phone, contact_hours, contact_email,
 	welcome_text, important_notice, payfip_numcli, payfip_mode, payfip_saisie, payfip_min_cents,
 	payfip_max_cents, payfip_retry_minutes, batch_allowed, batch_max, activation_messages,
-	password_min_length, paperless_enabled, invoice_alerts, payments_suspended, updated_at
+	password_min_length, paperless_enabled, invoice_alerts, payments_suspended, updated_at,
+	payfip_classic_url, payfip_ws_payment_url, payfip_soap_url
 	FROM tenants`
 
 // ByHost resolves a normalised host name to its tenant (ErrNotFound if none).
@@ -163,8 +164,9 @@ func applyOne(ctx context.Context, tx *sqlx.Tx, f *File) (ApplyResult, error) {
 			color_primary, color_accent, template_overrides, contact_phone, contact_hours, contact_email,
 			welcome_text, important_notice, payfip_numcli, payfip_mode, payfip_saisie, payfip_min_cents,
 			payfip_max_cents, payfip_retry_minutes, batch_allowed, batch_max, activation_messages,
-			password_min_length, paperless_enabled, invoice_alerts, payments_suspended)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28)
+			password_min_length, paperless_enabled, invoice_alerts, payments_suspended,
+			payfip_classic_url, payfip_ws_payment_url, payfip_soap_url)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31)
 		ON CONFLICT (slug) DO UPDATE SET
 			name = EXCLUDED.name, service_label = EXCLUDED.service_label, status = EXCLUDED.status,
 			primary_host = EXCLUDED.primary_host, logo = EXCLUDED.logo, logo_type = EXCLUDED.logo_type,
@@ -178,14 +180,17 @@ func applyOne(ctx context.Context, tx *sqlx.Tx, f *File) (ApplyResult, error) {
 			batch_allowed = EXCLUDED.batch_allowed, batch_max = EXCLUDED.batch_max,
 			activation_messages = EXCLUDED.activation_messages, password_min_length = EXCLUDED.password_min_length,
 			paperless_enabled = EXCLUDED.paperless_enabled, invoice_alerts = EXCLUDED.invoice_alerts,
-			payments_suspended = EXCLUDED.payments_suspended, updated_at = now()
+			payments_suspended = EXCLUDED.payments_suspended, payfip_classic_url = EXCLUDED.payfip_classic_url,
+			payfip_ws_payment_url = EXCLUDED.payfip_ws_payment_url, payfip_soap_url = EXCLUDED.payfip_soap_url,
+			updated_at = now()
 		WHERE (tenants.name, tenants.service_label, tenants.status, tenants.primary_host, tenants.logo, tenants.logo_type,
 			tenants.color_primary, tenants.color_accent, tenants.template_overrides, tenants.contact_phone,
 			tenants.contact_hours, tenants.contact_email, tenants.welcome_text, tenants.important_notice,
 			tenants.payfip_numcli, tenants.payfip_mode, tenants.payfip_saisie, tenants.payfip_min_cents,
 			tenants.payfip_max_cents, tenants.payfip_retry_minutes, tenants.batch_allowed, tenants.batch_max,
 			tenants.activation_messages, tenants.password_min_length, tenants.paperless_enabled,
-			tenants.invoice_alerts, tenants.payments_suspended)
+			tenants.invoice_alerts, tenants.payments_suspended, tenants.payfip_classic_url,
+			tenants.payfip_ws_payment_url, tenants.payfip_soap_url)
 		IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.service_label, EXCLUDED.status, EXCLUDED.primary_host, EXCLUDED.logo,
 			EXCLUDED.logo_type, EXCLUDED.color_primary, EXCLUDED.color_accent, EXCLUDED.template_overrides,
 			EXCLUDED.contact_phone, EXCLUDED.contact_hours, EXCLUDED.contact_email, EXCLUDED.welcome_text,
@@ -193,7 +198,8 @@ func applyOne(ctx context.Context, tx *sqlx.Tx, f *File) (ApplyResult, error) {
 			EXCLUDED.payfip_min_cents, EXCLUDED.payfip_max_cents, EXCLUDED.payfip_retry_minutes,
 			EXCLUDED.batch_allowed, EXCLUDED.batch_max, EXCLUDED.activation_messages,
 			EXCLUDED.password_min_length, EXCLUDED.paperless_enabled, EXCLUDED.invoice_alerts,
-			EXCLUDED.payments_suspended)
+			EXCLUDED.payments_suspended, EXCLUDED.payfip_classic_url, EXCLUDED.payfip_ws_payment_url,
+			EXCLUDED.payfip_soap_url)
 		RETURNING id, (xmax = 0)`,
 		f.Slug, f.Name, f.ServiceLabel, f.Status, f.Hosts.Primary, f.logo, f.logoType,
 		f.Branding.Colors.Primary, f.Branding.Colors.Accent, string(overrides), f.Contact.Phone, f.Contact.Hours,
@@ -201,6 +207,7 @@ func applyOne(ctx context.Context, tx *sqlx.Tx, f *File) (ApplyResult, error) {
 		f.PayFiP.MinCents, f.PayFiP.MaxCents, f.retryMinutes(), f.Payments.BatchAllowed, f.Payments.BatchMax,
 		f.Accounts.ActivationMessages, f.Accounts.PasswordMinLength, boolOr(f.Features.Paperless, true),
 		boolOr(f.Features.InvoiceAlerts, true), f.Payments.Suspended,
+		f.PayFiP.Endpoints.ClassicURL, f.PayFiP.Endpoints.WSPaymentURL, f.PayFiP.Endpoints.SOAPURL,
 	).Scan(&id, &inserted)
 	switch {
 	case errors.Is(err, sql.ErrNoRows): // unchanged row: nothing returned

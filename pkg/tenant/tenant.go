@@ -37,6 +37,10 @@ type Tenant struct {
 	PayFiPMinCents     int64  `db:"payfip_min_cents"`
 	PayFiPMaxCents     int64  `db:"payfip_max_cents"`
 	PayFiPRetryMinutes int    `db:"payfip_retry_minutes"` // wait after a failed attempt
+	// Endpoints overriding the platform's; "" = the platform's.
+	PayFiPClassicURL   string `db:"payfip_classic_url"`
+	PayFiPWSPaymentURL string `db:"payfip_ws_payment_url"`
+	PayFiPSOAPURL      string `db:"payfip_soap_url"`
 
 	BatchAllowed bool `db:"batch_allowed"`
 	BatchMax     int  `db:"batch_max"`

@@ -71,10 +71,7 @@ func redactPath(p string) string {
 
 // securityHeaders sets the headers of SECURITY.md "Web" on every answer.
 func securityHeaders(formActions string, tls bool) gin.HandlerFunc {
-	csp := "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-	if formActions != "" {
-		csp += " " + formActions
-	}
+	csp := contentSecurityPolicy(formActions)
 	return func(c *gin.Context) {
 		h := c.Writer.Header()
 		h.Set("Content-Security-Policy", csp)
@@ -88,6 +85,16 @@ func securityHeaders(formActions string, tls bool) gin.HandlerFunc {
 		}
 		c.Next()
 	}
+}
+
+// contentSecurityPolicy allows forms (and the redirects that follow them)
+// to lead to this site and to PayFiP's origins only.
+func contentSecurityPolicy(formActions string) string {
+	csp := "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+	if formActions != "" {
+		csp += " " + formActions
+	}
+	return csp
 }
 
 // noStore marks answers that carry personal data as not cacheable.
@@ -112,6 +119,11 @@ func (s *Server) resolveTenant(c *gin.Context) {
 	if err != nil {
 		s.fail(c, err)
 		return
+	}
+	if t.PayFiPClassicURL != "" || t.PayFiPWSPaymentURL != "" {
+		// This commune pays through its own PayFiP endpoints.
+		c.Header("Content-Security-Policy", contentSecurityPolicy(payfipOrigins(s.cfg.PayFiP.ClassicURL,
+			s.cfg.PayFiP.WSPaymentURL, t.PayFiPClassicURL, t.PayFiPWSPaymentURL)))
 	}
 	c.Request = c.Request.WithContext(tenant.WithContext(c.Request.Context(), t))
 	c.Next()

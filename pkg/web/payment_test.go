@@ -10,6 +10,7 @@ import (
 
 	"portail/pkg/apptest"
 	"portail/pkg/config"
+	"portail/pkg/devenv"
 	"portail/pkg/payfip/sim"
 )
 
@@ -102,5 +103,31 @@ func TestPayFiPFaultGivesClearMessageAndRetryWorks(t *testing.T) {
 				t.Fatalf("retry after fault %s: %d", fault, res.StatusCode)
 			}
 		})
+	}
+}
+
+func TestCommuneOwnPayFiPEndpoints(t *testing.T) {
+	e := apptest.Start(t, apptest.Options{Demo: true})
+	other, err := devenv.StartPayFiP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := e.App.DB.Exec(`UPDATE tenants SET payfip_ws_payment_url = $1, payfip_soap_url = $2 WHERE slug = 'sistec'`,
+		other.URL+"/tpa/paiementws.web", other.URL+"/tpa/services/securite"); err != nil {
+		t.Fatal(err)
+	}
+	e.App.Tenants.Invalidate()
+	activateWithPassword(t, e, "sistec.localhost", "demo@demo.fr", strongPassword)
+	c := login(t, e, "sistec.localhost", "demo@demo.fr", strongPassword, false)
+	res, _ := post(t, c, e.URL("sistec.localhost", "/paiement"), url.Values{"facture": {fmt.Sprint(invoiceIDByNumber(t, e, "2017-020-002059"))}})
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), other.URL+"/tpa/paiementws.web?idop=") {
+		t.Fatalf("payment not sent to the commune's own endpoint: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, other.URL) {
+		t.Errorf("CSP form-action lacks the commune's PayFiP origin: %s", csp)
+	}
+	if len(other.Sim.Payments()) != 1 || len(e.PayFiP.Sim.Payments()) != 0 {
+		t.Errorf("payments: commune's simulator %d, platform's %d", len(other.Sim.Payments()), len(e.PayFiP.Sim.Payments()))
 	}
 }

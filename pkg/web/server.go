@@ -113,10 +113,10 @@ func parsePrefix(s string) (netip.Prefix, error) {
 
 // payfipOrigins are the PayFiP origins forms may lead to (CSP form-action):
 // the payment redirect follows a form submission.
-func payfipOrigins(c config.PayFiP) string {
+func payfipOrigins(urls ...string) string {
 	seen := map[string]bool{}
 	var out []string
-	for _, raw := range []string{c.ClassicURL, c.WSPaymentURL} {
+	for _, raw := range urls {
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
 			continue

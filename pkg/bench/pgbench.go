@@ -1,0 +1,162 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"portail/pkg/account"
+	"portail/pkg/pgcluster"
+)
+
+// The SQL each page runs, copied from the stores (account.Sessions.Load,
+// account.Service.Get, invoice.Store.Counts/List/Get, payment.Service
+// PendingFor/RetryAt/Get, payment.ResolveWS), as pgbench scripts. Each
+// transaction first picks a random resident (and invoice) from the bench's
+// tables: one indexed read more than the page does.
+const (
+	pickSession = `\set n random(1, :rows)
+SELECT tenant_id AS t, account_id AS a, h FROM bench.sessions WHERE n = :n \gset
+`
+	pickPage = `\set n random(1, :rows)
+SELECT tenant_id AS t, account_id AS a, h, invoice_id AS i FROM bench.pages WHERE n = :n \gset
+`
+	pickReturn = `\set n random(1, :rows)
+SELECT tenant_id AS t, account_id AS a, h, id_op AS op, payment_id AS p FROM bench.returns WHERE n = :n \gset
+`
+	// loadResident: the session, then the account.
+	sqlResident = `SELECT s.account_id, s.created_at, s.last_seen_at, s.flags, a.status
+	FROM sessions s JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id
+	WHERE s.tenant_id = :t AND s.id_hash = :h;
+SELECT tenant_id, id, external_ref, display_name, email, status, paperless,
+	paperless_at, invoice_alerts, password_changed_at, created_at, updated_at FROM accounts
+	WHERE tenant_id = :t AND id = :a;
+`
+	invoiceColumns = `tenant_id, id, account_id, number, object, issued_on, due_on, amount_cents,
+	status, paid_at, paid_how, direct_debit, payment_suspended, declared_paid_at,
+	pdf_key, pdf_sha256, pdf_size, import_batch_id, created_at, updated_at`
+	attemptColumns = `p.tenant_id, p.id, p.account_id, p.refdet, coalesce(p.id_op, '') AS id_op, p.mode,
+	p.amount_cents, p.email, p.status, p.created_at, p.resolved_at, p.resolved_by, p.resultrans,
+	p.numauto, p.dattrans, p.heurtrans, p.paid_at, p.error_message, p.refund_needed, p.refund_cents`
+	sqlInvoiceGet = `SELECT ` + invoiceColumns + ` FROM invoices
+	WHERE tenant_id = :t AND account_id = :a AND id = :i AND status <> 'cancelled';
+`
+	scriptHome = pickSession + sqlResident
+	scriptList = pickSession + sqlResident + `SELECT status, count(*) AS n FROM invoices
+	WHERE tenant_id = :t AND account_id = :a AND status <> 'cancelled'
+	GROUP BY status;
+SELECT count(*) FROM invoices
+	WHERE tenant_id = :t AND account_id = :a AND status = ANY ('{unpaid}'::text[]);
+SELECT ` + invoiceColumns + ` FROM invoices
+	WHERE tenant_id = :t AND account_id = :a AND status = ANY ('{unpaid}'::text[])
+	ORDER BY issued_on DESC, id DESC
+	LIMIT 20 OFFSET 0;
+`
+	scriptDetail = pickPage + sqlResident + sqlInvoiceGet + `SELECT ` + attemptColumns + ` FROM payments p
+	WHERE p.tenant_id = :t AND p.account_id = :a AND p.status = 'pending'
+	AND EXISTS (SELECT 1 FROM payment_invoices pi
+	            WHERE pi.tenant_id = p.tenant_id AND pi.payment_id = p.id AND pi.invoice_id = :i);
+SELECT (SELECT max(p.resolved_at) FROM payments p
+	        JOIN payment_invoices pi ON pi.tenant_id = p.tenant_id AND pi.payment_id = p.id
+	        JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
+	        WHERE p.tenant_id = t.id AND i.account_id = :a AND pi.invoice_id = :i
+	          AND p.status IN ('refused', 'cancelled', 'expired', 'error')
+	          AND (p.mode = 'classic' OR p.id_op IS NOT NULL)) AS last,
+	       t.payfip_retry_minutes AS minutes
+	FROM tenants t WHERE t.id = :t;
+`
+	scriptPDF    = pickPage + sqlResident + sqlInvoiceGet
+	scriptReturn = pickReturn + sqlResident + `SELECT ` + attemptColumns + ` FROM payments p
+	WHERE p.tenant_id = :t AND p.id_op = :op;
+SELECT ` + attemptColumns + ` FROM payments p
+	WHERE p.tenant_id = :t AND p.account_id = :a AND p.id = :p;
+SELECT pi.payment_id, pi.invoice_id, i.number, i.object, pi.amount_cents
+	FROM payment_invoices pi
+	JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
+	WHERE pi.tenant_id = :t AND pi.payment_id = ANY (ARRAY[:p]::bigint[])
+	ORDER BY pi.payment_id, i.number;
+`
+)
+
+// ceiling is the raw database's answer to a scenario's SQL.
+type ceiling struct {
+	label string  // what was measured
+	rate  float64 // transactions (pages) per second
+	avg   time.Duration
+}
+
+var (
+	tpsRe     = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+	latencyRe = regexp.MustCompile(`latency average = ([0-9.]+) ms`)
+)
+
+// pgbench runs script against the bench database with the page
+// scenarios' concurrency, over TCP with the extended protocol (as lib/pq).
+func (r *run) pgbench(ctx context.Context, name, script, table string) (ceiling, error) {
+	bin, err := pgcluster.FindBin()
+	if err != nil {
+		return ceiling{}, err
+	}
+	var rows int
+	if err := r.db.GetContext(ctx, &rows, `SELECT count(*) FROM bench.`+table); err != nil {
+		return ceiling{}, err
+	}
+	if rows == 0 {
+		return ceiling{}, fmt.Errorf("bench: pgbench %s: no rows in bench.%s", name, table)
+	}
+	file := filepath.Join(r.dir, "pgbench-"+name+".sql")
+	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
+		return ceiling{}, err
+	}
+	secs := max(1, int(r.o.Duration.Seconds()))
+	cctx, cancel := context.WithTimeout(ctx, r.o.Duration+2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, filepath.Join(bin, "pgbench"), "-n", "-M", "extended",
+		"-c", strconv.Itoa(r.o.Clients), "-j", "2", "-T", strconv.Itoa(secs),
+		"-D", "rows="+strconv.Itoa(rows), "-f", file,
+		"-h", "127.0.0.1", "-p", strconv.Itoa(r.pg.Port), "-U", "postgres", r.dbName)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return ceiling{}, fmt.Errorf("bench: pgbench %s: %w\n%s", name, err, out)
+	}
+	m := tpsRe.FindSubmatch(out)
+	l := latencyRe.FindSubmatch(out)
+	if m == nil || l == nil {
+		return ceiling{}, fmt.Errorf("bench: pgbench %s: no tps in output:\n%s", name, out)
+	}
+	tps, _ := strconv.ParseFloat(string(m[1]), 64)
+	lat, _ := strconv.ParseFloat(string(l[1]), 64)
+	c := ceiling{label: "pgbench, same SQL", rate: tps, avg: time.Duration(lat * 1e6)}
+	r.progress("pgbench %s: %.0f tps, latency avg %s", name, tps, ms(c.avg))
+	return c, nil
+}
+
+// argon2Ceiling is how many password verifications per second the machine
+// does with the server's concurrency bound: the ceiling of logins.
+func (r *run) argon2Ceiling(ctx context.Context, hash string, bound int, d time.Duration) ceiling {
+	h := account.NewHasher(bound)
+	var n atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range bound {
+		wg.Go(func() {
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				if ok, _, err := h.Verify(ctx, benchPassword, hash); err == nil && ok {
+					n.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rate := float64(n.Load()) / time.Since(start).Seconds()
+	r.progress("argon2id: %.0f verifications/s with %d at once", rate, bound)
+	return ceiling{label: fmt.Sprintf("argon2id verify, %d at once", bound), rate: rate}
+}
