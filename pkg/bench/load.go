@@ -190,6 +190,7 @@ func (r *run) payOnce(ctx context.Context, c *http.Client, base string, res *res
 // scenario is one kind of request driven at the server.
 type scenario struct {
 	name    string
+	label   string // the request, as the table shows it
 	targets []vegeta.Target
 	expect  int // the status code of a success
 	clients int
@@ -209,6 +210,11 @@ type measure struct {
 func getTarget(base, host, path, cookie string) vegeta.Target {
 	return vegeta.Target{Method: http.MethodGet, URL: base + path,
 		Header: http.Header{"Host": {host}, "Cookie": {"portail_session=" + cookie}}}
+}
+
+func vegetaPost(u, host, form string) vegeta.Target {
+	return vegeta.Target{Method: http.MethodPost, URL: u, Body: []byte(form),
+		Header: http.Header{"Host": {host}, "Content-Type": {"application/x-www-form-urlencoded"}}}
 }
 
 func pageScenario(name string, base string, rs []*resident, clients int, path func(*resident) []string) scenario {
