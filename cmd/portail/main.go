@@ -6,6 +6,7 @@
 //	portail tenants check [dir]  validate tenants/<slug>/tenant.yaml files
 //	portail tenants apply [dir]  create or update the communes they describe
 //	portail import payers|invoices --tenant SLUG FILE [ZIP]
+//	portail bench [flags]        measure the non-functional targets (make bench)
 //
 // Global flag: --config FILE (optional; PORTAIL_* variables override it).
 package main
@@ -39,6 +40,9 @@ Commands:
                         load invoices (and their PDFs, named NUMBER.pdf)
   apikey create|list|revoke --tenant SLUG [--name NAME] [--prefix P]
                         API keys of billing software (/api/v1)
+  bench [--invoices N] [--large N] [--duration D] [--stateless=false] …
+                        build, seed a private database, load the server, print
+                        the table of DESIGN.md's targets (make bench; -h for flags)
 `
 
 func main() {
@@ -81,6 +85,8 @@ func run(args []string) error {
 		return runImport(ctx, cfg, log, args[1:])
 	case "apikey":
 		return runAPIKey(ctx, cfg, log, args[1:])
+	case "bench":
+		return runBench(ctx, cfg, log, args[1:])
 	case "help", "-h", "--help":
 		fs.Usage()
 		return nil

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"portail/pkg/config"
@@ -34,11 +35,13 @@ type Options struct {
 	Clients  int           // concurrent clients of the page scenarios
 	Logins   int           // concurrent logins of the login storm
 
-	Stateless bool   // run the two-instance checks
-	Dir       string // work directory (default: a temporary one, removed)
-	Keep      bool   // keep Dir (database, binary, logs) at the end
-	Binary    string // a built portail binary (default: build one)
-	Profile   string // directory for CPU/heap profiles of an in-process instance ("" = none)
+	Stateless bool     // run the two-instance checks
+	Dir       string   // work directory (default: a temporary one, removed)
+	Keep      bool     // keep Dir (database, binary, logs) at the end
+	Binary    string   // a built portail binary (default: build one)
+	Profile   string   // directory for CPU/heap profiles of an in-process instance ("" = none)
+	ServerEnv []string // extra KEY=VALUE for the server processes (experiments: GOMEMLIMIT…)
+	DBParams  string   // extra parameters of the server processes' database URL (experiments)
 
 	Base config.Config // the configuration loaded by the command (defaults, env)
 	Out  io.Writer     // the table (default stdout)
@@ -72,6 +75,14 @@ func ParseArgs(args []string) (Options, error) {
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work directory")
 	fs.StringVar(&o.Binary, "binary", "", "use this portail binary instead of building one")
 	fs.StringVar(&o.Profile, "profile", "", "write CPU and heap profiles of an in-process instance under this directory")
+	fs.Func("server-env", "KEY=VALUE added to the server processes' environment (repeatable), e.g. GOMEMLIMIT=100MiB", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return fmt.Errorf("want KEY=VALUE, got %q", v)
+		}
+		o.ServerEnv = append(o.ServerEnv, v)
+		return nil
+	})
+	fs.StringVar(&o.DBParams, "db-params", "", "extra parameters of the servers' database URL, e.g. binary_parameters=yes")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

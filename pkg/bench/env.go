@@ -156,8 +156,12 @@ func (r *run) env(port, publicPort int) []string {
 		}
 	}
 	c := r.cfg
-	return append(env,
-		"PORTAIL_DATABASE_URL="+c.Database.URL,
+	dbURL := c.Database.URL
+	if r.o.DBParams != "" {
+		dbURL += "&" + r.o.DBParams
+	}
+	return append(append(env,
+		"PORTAIL_DATABASE_URL="+dbURL,
 		"PORTAIL_S3_ENDPOINT="+c.S3.Endpoint,
 		"PORTAIL_S3_ACCESS_KEY="+c.S3.AccessKey,
 		"PORTAIL_S3_SECRET_KEY="+c.S3.SecretKey,
@@ -176,7 +180,7 @@ func (r *run) env(port, publicPort int) []string {
 		"PORTAIL_HTTP_SHUTDOWN_TIMEOUT=5s",
 		"PORTAIL_LOG_LEVEL=info",
 		"PORTAIL_LOG_FORMAT=text",
-	)
+	), r.o.ServerEnv...)
 }
 
 // exec runs a one-shot portal command (e.g. migrate).
@@ -240,6 +244,7 @@ type server struct {
 	err  error
 
 	requests atomic.Int64 // access-log lines ("msg=http")
+	homes    atomic.Int64 // of which GET /accueil
 	errors   atomic.Int64 // log lines at level ERROR
 	mu       sync.Mutex
 	tail     []string // last log lines, for failures
@@ -292,6 +297,9 @@ func (s *server) readLog(rd io.Reader, done chan struct{}) {
 		failed := bytes.Contains(line, []byte("level=ERROR"))
 		if access {
 			s.requests.Add(1)
+			if bytes.Contains(line, []byte(" path=/accueil ")) {
+				s.homes.Add(1)
+			}
 		}
 		if failed {
 			s.errors.Add(1)

@@ -195,6 +195,7 @@ type scenario struct {
 	expect  int // the status code of a success
 	clients int
 	timeout time.Duration
+	rate    int // requests per second; 0: as fast as answered
 }
 
 // measure is what one attack gave.
@@ -205,6 +206,7 @@ type measure struct {
 	peakRSS          int64
 	codes            map[uint16]int
 	firstError       string
+	cpu              cpuShare
 }
 
 func getTarget(base, host, path, cookie string) vegeta.Target {
@@ -229,7 +231,7 @@ func pageScenario(name string, base string, rs []*resident, clients int, path fu
 
 // attack drives sc at its clients' concurrency, as fast as the server
 // answers (closed loop: each client sends its next request when the last
-// one is answered), for d or maxRequestsPerStep requests.
+// one is answered) or at sc.rate, for d or maxRequestsPerStep requests.
 func attack(ctx context.Context, srv *server, sc scenario, d time.Duration) measure {
 	client := newClient(sc.clients, sc.timeout)
 	atk := vegeta.NewAttacker(vegeta.Client(client), vegeta.Timeout(sc.timeout),
@@ -249,7 +251,7 @@ func attack(ctx context.Context, srv *server, sc scenario, d time.Duration) meas
 	m := measure{codes: map[uint16]int{}}
 	var lat []time.Duration
 	start := time.Now()
-	for res := range atk.Attack(targeter, vegeta.Rate{Freq: 0, Per: time.Second}, d, sc.name) {
+	for res := range atk.Attack(targeter, vegeta.Rate{Freq: sc.rate, Per: time.Second}, d, sc.name) {
 		if res.Method == "" {
 			continue // the targeter's end, not a request
 		}
@@ -296,8 +298,11 @@ func (r *run) measureScenario(ctx context.Context, srv *server, sc scenario, che
 		attack(ctx, nil, sc, r.o.Warmup)
 	}
 	r.progress("%s: %d clients, %s …", sc.name, sc.clients, r.o.Duration)
+	c0 := r.cpuSnapshot(srv)
 	m := attack(ctx, srv, sc, r.o.Duration)
-	r.progress("%s: %.0f req/s, p50 %s, p99 %s, %d errors, peak RSS %s", sc.name, m.rps, ms(m.p50), ms(m.p99), m.errors, mb(m.peakRSS))
+	m.cpu = c0.to(r.cpuSnapshot(srv))
+	r.progress("%s: %.0f req/s, p50 %s, p99 %s, %d errors, peak RSS %s, CPU cores: server %.2f, postgres %.2f, bench %.2f",
+		sc.name, m.rps, ms(m.p50), ms(m.p99), m.errors, mb(m.peakRSS), m.cpu.server, m.cpu.pg, m.cpu.bench)
 	if m.firstError != "" {
 		r.progress("%s: first error: %s", sc.name, m.firstError)
 	}

@@ -100,7 +100,7 @@ var (
 // pgbench runs script against the bench database with the page
 // scenarios' concurrency, over TCP with the extended protocol (as lib/pq).
 func (r *run) pgbench(ctx context.Context, name, script, table string) (ceiling, error) {
-	bin, err := pgcluster.FindBin()
+	bin, err := pgbenchPath()
 	if err != nil {
 		return ceiling{}, err
 	}
@@ -118,7 +118,7 @@ func (r *run) pgbench(ctx context.Context, name, script, table string) (ceiling,
 	secs := max(1, int(r.o.Duration.Seconds()))
 	cctx, cancel := context.WithTimeout(ctx, r.o.Duration+2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(cctx, filepath.Join(bin, "pgbench"), "-n", "-M", "extended",
+	cmd := exec.CommandContext(cctx, bin, "-n", "-M", "extended",
 		"-c", strconv.Itoa(r.o.Clients), "-j", "2", "-T", strconv.Itoa(secs),
 		"-D", "rows="+strconv.Itoa(rows), "-f", file,
 		"-h", "127.0.0.1", "-p", strconv.Itoa(r.pg.Port), "-U", "postgres", r.dbName)
@@ -136,6 +136,32 @@ func (r *run) pgbench(ctx context.Context, name, script, table string) (ceiling,
 	c := ceiling{label: "pgbench, same SQL", rate: tps, avg: time.Duration(lat * 1e6)}
 	r.progress("pgbench %s: %.0f tps, latency avg %s", name, tps, ms(c.avg))
 	return c, nil
+}
+
+// pgbenchPath finds pgbench beside the server binaries (initdb on PATH may
+// be a lone symbolic link), then on PATH.
+func pgbenchPath() (string, error) {
+	var dirs []string
+	if d, err := pgcluster.FindBin(); err == nil {
+		if real, err := filepath.EvalSymlinks(filepath.Join(d, "initdb")); err == nil {
+			dirs = append(dirs, filepath.Dir(real))
+		}
+		dirs = append(dirs, d)
+	}
+	for _, d := range dirs {
+		if p := filepath.Join(d, "pgbench"); fileExists(p) {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("pgbench"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("bench: pgbench not found (Debian package postgresql-contrib or postgresql)")
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }
 
 // argon2Ceiling is how many password verifications per second the machine

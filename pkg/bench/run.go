@@ -129,6 +129,16 @@ func (r *run) do(ctx context.Context) error {
 		r.rep.rows = append(r.rep.rows, scenarioRow{sc: p.sc, m: m, ceil: c, listTarget: p.target})
 		if p.target {
 			r.rep.sizes = append(r.rep.sizes, sizePoint{invoices: sd.total, m: m})
+			// The same clients at half that rate: the latency of a server
+			// with headroom, beside the saturated one above.
+			paced := p.sc
+			paced.name, paced.rate = "list (paced)", max(1, int(m.rps/2))
+			paced.label = fmt.Sprintf("GET /factures at %d/s", paced.rate)
+			pm, err := r.measureScenario(ctx, srv, paced, p.check)
+			if err != nil {
+				return err
+			}
+			r.rep.rows = append(r.rep.rows, scenarioRow{sc: paced, m: pm})
 		}
 	}
 

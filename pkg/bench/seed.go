@@ -186,15 +186,19 @@ func (s *seeder) grow(ctx context.Context, target int) error {
 	t := time.Now()
 	lines0 := s.lines
 	for i, c := range s.communes {
-		left := shares[i]
-		withResident := first
-		for left > 0 || withResident {
+		if first {
+			// With a ZIP every line needs its PDF: the resident's invoices
+			// and their PDFs come in a file of their own.
+			if err := s.importFile(ctx, c, 0, true); err != nil {
+				return err
+			}
+		}
+		for left := shares[i]; left > 0; {
 			n := min(left, maxFileLines)
-			if err := s.importFile(ctx, c, n, withResident); err != nil {
+			if err := s.importFile(ctx, c, n, false); err != nil {
 				return err
 			}
 			left -= n
-			withResident = false
 		}
 		if (i+1)%25 == 0 || i == 0 {
 			s.r.progress("  imported %s of %s lines (%d/%d communes, %.0f lines/s)", num(s.lines-lines0),
@@ -213,8 +217,8 @@ func (s *seeder) grow(ctx context.Context, target int) error {
 	return nil
 }
 
-// importFile imports n "other" invoices of c (and, withResident, the bench
-// resident's invoices with their PDFs) through invoice.Importer.Import.
+// importFile imports n "other" invoices of c, or with withResident the
+// bench resident's invoices with their PDFs, through invoice.Importer.Import.
 func (s *seeder) importFile(ctx context.Context, c *commune, n int, withResident bool) error {
 	from := c.next
 	var b bytes.Buffer
@@ -247,7 +251,7 @@ func (s *seeder) importFile(ctx context.Context, c *commune, n int, withResident
 		want += residentInvoices
 	}
 	if err != nil || rep.Inserted != want {
-		return fmt.Errorf("bench: import %s: %v: %d inserted of %d, errors %v", c.slug, err, rep.Inserted, want, rep.Errors)
+		return fmt.Errorf("bench: import %s: %v: %d inserted of %d, first errors %v", c.slug, err, rep.Inserted, want, rep.Errors[:min(len(rep.Errors), 3)])
 	}
 	c.next += n
 	s.files++

@@ -166,7 +166,7 @@ func (r *run) stateless(ctx context.Context, rs []*resident) (*statelessResult, 
 	if err != nil {
 		return nil, err
 	}
-	a0, b0 := a.requests.Load(), b.requests.Load()
+	a0, b0 := a.homes.Load(), b.homes.Load()
 	out.through = 20
 	for range out.through {
 		resp, body, err := do(ctx, c, http.MethodGet, lb.URL, res.c.host, "/accueil", ck, nil)
@@ -178,7 +178,7 @@ func (r *run) stateless(ctx context.Context, rs []*resident) (*statelessResult, 
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // access-log lines are counted as they arrive
-	out.perInstance = [2]int64{a.requests.Load() - a0, b.requests.Load() - b0}
+	out.perInstance = [2]int64{a.homes.Load() - a0, b.homes.Load() - b0}
 
 	// 2. A session opened on A is served by B, and one opened on B by A.
 	ckA, err := login(ctx, c, a.url(""), res.c.host, res.c.email(1))
@@ -204,6 +204,10 @@ func (r *run) stateless(ctx context.Context, rs []*resident) (*statelessResult, 
 	// Jobs: each paid attempt enqueues one confirmation email, worked by
 	// whichever instance fetches it first, once.
 	if err := r.mail.Clear(); err != nil {
+		return nil, err
+	}
+	var since time.Time
+	if err := r.db.GetContext(ctx, &since, `SELECT now()`); err != nil {
 		return nil, err
 	}
 	type paid struct {
@@ -269,8 +273,8 @@ func (r *run) stateless(ctx context.Context, rs []*resident) (*statelessResult, 
 		N  int    `db:"n"`
 	}
 	if err := r.db.SelectContext(ctx, &rows, `SELECT coalesce(attempted_by[array_length(attempted_by, 1)], '?') AS by, count(*) AS n
-		FROM river_job WHERE kind = 'send_email' AND state = 'completed' AND finalized_at > now() - interval '5 minutes'
-		GROUP BY 1 ORDER BY 1`); err == nil {
+		FROM river_job WHERE kind = 'send_email' AND state = 'completed' AND created_at >= $1
+		GROUP BY 1 ORDER BY 1`, since); err == nil {
 		for _, row := range rows {
 			out.workedBy[row.By] = row.N
 		}
