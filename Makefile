@@ -30,8 +30,9 @@ deps:
 deps-run:
 	@sh .ci/deps.sh run
 
+# Flags: make bench BENCH_FLAGS="--invoices 200000" (see: go run ./cmd/portail bench -h)
 bench:
-	$(GO) run ./cmd/portail bench
+	$(GO) run ./cmd/portail bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin var

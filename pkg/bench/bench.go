@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,13 +36,14 @@ type Options struct {
 	Clients  int           // concurrent clients of the page scenarios
 	Logins   int           // concurrent logins of the login storm
 
-	Stateless bool     // run the two-instance checks
-	Dir       string   // work directory (default: a temporary one, removed)
-	Keep      bool     // keep Dir (database, binary, logs) at the end
-	Binary    string   // a built portail binary (default: build one)
-	Profile   string   // directory for CPU/heap profiles of an in-process instance ("" = none)
-	ServerEnv []string // extra KEY=VALUE for the server processes (experiments: GOMEMLIMIT…)
-	DBParams  string   // extra parameters of the server processes' database URL (experiments)
+	Stateless            bool     // run the two-instance checks
+	Dir                  string   // work directory (default: a temporary one, removed)
+	Keep                 bool     // keep Dir (database, binary, logs) at the end
+	Binary               string   // a built portail binary (default: build one)
+	Profile              string   // directory for CPU/heap profiles of an in-process instance ("" = none)
+	ServerEnv            []string // extra KEY=VALUE for the server processes (experiments: GOMEMLIMIT…)
+	DBParams             string   // extra parameters of the server processes' database URL (experiments)
+	HashMemory, HashTime uint32   // argon2id parameters of the seeded password hash (0: the portal's defaults)
 
 	Base config.Config // the configuration loaded by the command (defaults, env)
 	Out  io.Writer     // the table (default stdout)
@@ -80,6 +82,16 @@ func ParseArgs(args []string) (Options, error) {
 			return fmt.Errorf("want KEY=VALUE, got %q", v)
 		}
 		o.ServerEnv = append(o.ServerEnv, v)
+		return nil
+	})
+	fs.Func("seed-argon2", "MEMORY_KIB,ITERATIONS of the seeded accounts' password hash (default: the portal's)", func(v string) error {
+		m, t, ok := strings.Cut(v, ",")
+		mi, err1 := strconv.ParseUint(m, 10, 32)
+		ti, err2 := strconv.ParseUint(t, 10, 32)
+		if !ok || err1 != nil || err2 != nil || mi < 1024 || ti < 1 {
+			return fmt.Errorf("want MEMORY_KIB,ITERATIONS such as 7168,5, got %q", v)
+		}
+		o.HashMemory, o.HashTime = uint32(mi), uint32(ti)
 		return nil
 	})
 	fs.StringVar(&o.DBParams, "db-params", "", "extra parameters of the servers' database URL, e.g. binary_parameters=yes")

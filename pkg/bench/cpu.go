@@ -12,13 +12,13 @@ import (
 // cpuSnap is the CPU time used so far by the server, the PostgreSQL
 // cluster and the bench itself (load generator, S3 server, SMTP catcher).
 type cpuSnap struct {
-	at                time.Time
-	server, pg, bench time.Duration
+	at                      time.Time
+	server, pg, bench, busy time.Duration // busy: the whole machine's
 }
 
 // cpuShare is each one's CPU over an interval, in cores (2.0 = both cores).
 type cpuShare struct {
-	server, pg, bench float64
+	server, pg, bench, other float64 // other: processes outside the bench
 }
 
 const clockTick = 10 * time.Millisecond // USER_HZ is 100 on Linux
@@ -43,8 +43,27 @@ func procStat(pid string) (ppid string, cpu time.Duration, ok bool) {
 	return f[1], time.Duration(u+s) * clockTick, true
 }
 
+// machineBusy is the CPU time all cores spent out of idle since boot.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal …
+	var busy int64
+	for i := 1; i < len(f) && i <= 8; i++ {
+		if i == 4 || i == 5 {
+			continue // idle, iowait
+		}
+		n, _ := strconv.ParseInt(f[i], 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * clockTick
+}
+
 func (r *run) cpuSnapshot(srv *server) cpuSnap {
-	snap := cpuSnap{at: time.Now()}
+	snap := cpuSnap{at: time.Now(), busy: machineBusy()}
 	if srv != nil {
 		_, snap.server, _ = procStat(strconv.Itoa(srv.pid()))
 	}
@@ -75,9 +94,11 @@ func (a cpuSnap) to(b cpuSnap) cpuShare {
 	if d <= 0 {
 		return cpuShare{}
 	}
-	return cpuShare{
+	c := cpuShare{
 		server: (b.server - a.server).Seconds() / d,
 		pg:     (b.pg - a.pg).Seconds() / d,
 		bench:  (b.bench - a.bench).Seconds() / d,
 	}
+	c.other = max(0, (b.busy-a.busy).Seconds()/d-c.server-c.pg-c.bench)
+	return c
 }

@@ -301,8 +301,11 @@ func (r *run) measureScenario(ctx context.Context, srv *server, sc scenario, che
 	c0 := r.cpuSnapshot(srv)
 	m := attack(ctx, srv, sc, r.o.Duration)
 	m.cpu = c0.to(r.cpuSnapshot(srv))
-	r.progress("%s: %.0f req/s, p50 %s, p99 %s, %d errors, peak RSS %s, CPU cores: server %.2f, postgres %.2f, bench %.2f",
-		sc.name, m.rps, ms(m.p50), ms(m.p99), m.errors, mb(m.peakRSS), m.cpu.server, m.cpu.pg, m.cpu.bench)
+	r.progress("%s: %.0f req/s, p50 %s, p99 %s, %d errors, peak RSS %s, CPU cores: server %.2f, postgres %.2f, bench %.2f, other processes %.2f",
+		sc.name, m.rps, ms(m.p50), ms(m.p99), m.errors, mb(m.peakRSS), m.cpu.server, m.cpu.pg, m.cpu.bench, m.cpu.other)
+	if m.cpu.other > 0.2 {
+		r.rep.noisy = append(r.rep.noisy, fmt.Sprintf("%s (%.1f cores)", sc.name, m.cpu.other))
+	}
 	if m.firstError != "" {
 		r.progress("%s: first error: %s", sc.name, m.firstError)
 	}

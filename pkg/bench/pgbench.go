@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,15 +89,10 @@ SELECT pi.payment_id, pi.invoice_id, i.number, i.object, pi.amount_cents
 
 // ceiling is the raw database's answer to a scenario's SQL.
 type ceiling struct {
-	label string  // what was measured
-	rate  float64 // transactions (pages) per second
-	avg   time.Duration
+	label    string  // what was measured
+	rate     float64 // transactions (pages) per second
+	avg, p99 time.Duration
 }
-
-var (
-	tpsRe     = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
-	latencyRe = regexp.MustCompile(`latency average = ([0-9.]+) ms`)
-)
 
 // pgbench runs script against the bench database with the page
 // scenarios' concurrency, over TCP with the extended protocol (as lib/pq).
@@ -118,24 +115,54 @@ func (r *run) pgbench(ctx context.Context, name, script, table string) (ceiling,
 	secs := max(1, int(r.o.Duration.Seconds()))
 	cctx, cancel := context.WithTimeout(ctx, r.o.Duration+2*time.Minute)
 	defer cancel()
+	logDir := filepath.Join(r.dir, "pgbench-"+strings.ReplaceAll(name, " ", "-"))
+	os.RemoveAll(logDir)
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return ceiling{}, err
+	}
 	cmd := exec.CommandContext(cctx, bin, "-n", "-M", "extended",
 		"-c", strconv.Itoa(r.o.Clients), "-j", "2", "-T", strconv.Itoa(secs),
+		"-l", "--log-prefix="+filepath.Join(logDir, "tx"),
 		"-D", "rows="+strconv.Itoa(rows), "-f", file,
 		"-h", "127.0.0.1", "-p", strconv.Itoa(r.pg.Port), "-U", "postgres", r.dbName)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return ceiling{}, fmt.Errorf("bench: pgbench %s: %w\n%s", name, err, out)
 	}
-	m := tpsRe.FindSubmatch(out)
-	l := latencyRe.FindSubmatch(out)
+	m := regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`).FindSubmatch(out)
+	l := regexp.MustCompile(`latency average = ([0-9.]+) ms`).FindSubmatch(out)
 	if m == nil || l == nil {
 		return ceiling{}, fmt.Errorf("bench: pgbench %s: no tps in output:\n%s", name, out)
 	}
 	tps, _ := strconv.ParseFloat(string(m[1]), 64)
 	lat, _ := strconv.ParseFloat(string(l[1]), 64)
-	c := ceiling{label: "pgbench, same SQL", rate: tps, avg: time.Duration(lat * 1e6)}
-	r.progress("pgbench %s: %.0f tps, latency avg %s", name, tps, ms(c.avg))
+	c := ceiling{label: "pgbench, same SQL", rate: tps, avg: time.Duration(lat * 1e6), p99: logP99(logDir)}
+	r.progress("pgbench %s: %.0f tps, latency avg %s, p99 %s", name, tps, ms(c.avg), ms(c.p99))
 	return c, nil
+}
+
+// logP99 reads pgbench's per-transaction logs (third field: latency in µs).
+func logP99(dir string) time.Duration {
+	files, _ := filepath.Glob(filepath.Join(dir, "tx*"))
+	var lat []time.Duration
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 3 {
+				if us, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+					lat = append(lat, time.Duration(us)*time.Microsecond)
+				}
+			}
+		}
+	}
+	if len(lat) == 0 {
+		return 0
+	}
+	slices.Sort(lat)
+	return lat[min(len(lat)-1, len(lat)*99/100)]
 }
 
 // pgbenchPath finds pgbench beside the server binaries (initdb on PATH may

@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,6 +56,9 @@ func (r *run) do(ctx context.Context) error {
 		return err
 	}
 	r.rep.data = fmt.Sprintf("%d communes, %s accounts, %s invoices", o.Communes, num(o.Accounts), num(o.Invoices))
+	if o.Large > 0 {
+		r.rep.data += fmt.Sprintf(" (then %s for the flat-cost check)", num(o.Large))
+	}
 
 	// First size: the baseline of the flat-cost check.
 	if err := sd.grow(ctx, o.Small); err != nil {
@@ -193,6 +198,9 @@ func (r *run) do(ctx context.Context) error {
 	r.rep.rows = append(r.rep.rows, scenarioRow{sc: ls, m: m, ceil: r.argon2Ceiling(ctx, hash, bound, 5*time.Second)})
 	r.rep.logins = r.hasherPeak(ctx, a, sd)
 	r.rep.logins.bound = bound
+	if m := regexp.MustCompile(`\$m=([0-9]+),`).FindStringSubmatch(hash); m != nil {
+		r.rep.logins.memKiB, _ = strconv.Atoi(m[1])
+	}
 	r.rep.logins.rss = m.peakRSS
 
 	if o.Profile != "" {

@@ -143,7 +143,13 @@ func (s *seeder) payers(ctx context.Context) error {
 			return fmt.Errorf("bench: payers of %s: %d inserted, %d rejected (%v)", c.slug, rep.Inserted, len(rep.Rejected), rep.Rejected)
 		}
 	}
-	hash, err := account.NewHasher(1).Hash(ctx, benchPassword)
+	h := account.NewHasher(1)
+	if s.r.o.HashMemory > 0 {
+		p := account.DefaultHashParams()
+		p.Memory, p.Iterations = s.r.o.HashMemory, s.r.o.HashTime
+		h = account.NewHasherWithParams(1, p)
+	}
+	hash, err := h.Hash(ctx, benchPassword)
 	if err != nil {
 		return err
 	}
@@ -270,8 +276,6 @@ type row struct {
 	cents                 int64
 }
 
-var epoch = time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // row is the k-th "other" invoice of c: spread over payers P2… and ten
 // years of dates.
 func (c *commune) row(k int) row {
@@ -279,7 +283,7 @@ func (c *commune) row(k int) row {
 		number: "F" + strconv.Itoa(k),
 		payer:  "P" + strconv.Itoa(2+(k-1)%max(c.payers-1, 1)),
 		object: "Restauration scolaire",
-		issued: epoch.AddDate(0, 0, (k*37)%3650),
+		issued: time.Date(2015, 1, 1+(k*37)%3650, 0, 0, 0, 0, time.UTC), // Date normalises the day
 		cents:  int64(100 + (k*7919)%50000),
 	}
 }

@@ -1,0 +1,97 @@
+package bench
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The generated lines are what the importer reads: French dates and
+// decimal commas, due 30 days after issue.
+func TestRowCSV(t *testing.T) {
+	c := &commune{payers: 1000}
+	got := string(c.row(1).csv(nil))
+	if want := "F1;P2;Restauration scolaire;07/02/2015;09/03/2015;80,19\n"; got != want {
+		t.Errorf("row 1: %q, want %q", got, want)
+	}
+	got = string(residentRow(12).csv(nil))
+	if want := "R-2023-12;P1;Restauration scolaire 12/2023;05/12/2023;04/01/2024;36,44\n"; got != want {
+		t.Errorf("resident row 12: %q, want %q", got, want)
+	}
+	// Every other payer gets invoices, never the bench resident (P1).
+	for k := 1; k <= 5000; k++ {
+		if c.row(k).payer == "P1" {
+			t.Fatalf("row %d goes to the bench resident", k)
+		}
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	o, err := ParseArgs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Communes != 100 || o.Accounts != 100_000 || o.Small != 100_000 || o.Invoices != 1_000_000 ||
+		o.Large != 0 || o.Clients != 32 || o.Logins != 200 || o.Duration != 10*time.Second || !o.Stateless {
+		t.Errorf("defaults: %+v", o)
+	}
+	o, err = ParseArgs([]string{"--invoices", "50000"})
+	if err != nil || o.Small != 50_000 {
+		t.Errorf("one size: %v %d", err, o.Small)
+	}
+	for _, args := range [][]string{
+		{"--large", "20000000"},
+		{"--large", "500000"},
+		{"--accounts", "150"},
+		{"--server-env", "NOEQUALS"},
+		{"--seed-argon2", "7168"},
+		{"extra"},
+	} {
+		if _, err := ParseArgs(args); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+func TestNumbers(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567"} {
+		if got := num(n); got != want {
+			t.Errorf("num(%d) = %q", n, got)
+		}
+	}
+	for n, want := range map[int]string{100_000: "100k", 10_000_000: "10M", 1500: "1,500"} {
+		if got := short(n); got != want {
+			t.Errorf("short(%d) = %q", n, got)
+		}
+	}
+}
+
+func TestLogP99(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := 1; i <= 100; i++ {
+		// client transaction latency_us script epoch_s epoch_us
+		b.WriteString("0 1 " + strconv.Itoa(i*1000) + " 0 1700000000 0\n")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tx.123"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := logP99(dir); got != 100*time.Millisecond {
+		t.Errorf("p99 = %v", got)
+	}
+}
+
+func TestProcStatSelf(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	if _, _, ok := procStat("self"); !ok {
+		t.Error("cannot read /proc/self/stat")
+	}
+	if machineBusy() <= 0 {
+		t.Error("no CPU time in /proc/stat")
+	}
+}
