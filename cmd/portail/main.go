@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -69,6 +70,9 @@ func run(args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log)
+	if os.Getenv("GOMEMLIMIT") == "" && cfg.Process.MemoryLimitMB > 0 {
+		debug.SetMemoryLimit(int64(cfg.Process.MemoryLimitMB) << 20)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -76,6 +77,12 @@ type Account struct {
 
 const accountColumns = `tenant_id, id, external_ref, display_name, email, status, paperless,
 	paperless_at, invoice_alerts, password_changed_at, created_at, updated_at`
+
+// prefixedAccountColumns are accountColumns of the table aliased "a".
+var prefixedAccountColumns = func() string {
+	cols := strings.Split(strings.Join(strings.Fields(accountColumns), " "), ", ")
+	return "a." + strings.Join(cols, ", a.")
+}()
 
 // Limits tunes lifetimes and rate limits; zero fields take the defaults.
 type Limits struct {

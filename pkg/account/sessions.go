@@ -31,6 +31,7 @@ type Sessions struct {
 type Session struct {
 	TenantID   int64
 	AccountID  int64
+	Account    *Account // as loaded with the session
 	CreatedAt  time.Time
 	LastSeenAt time.Time
 	Flags      map[string]string
@@ -84,14 +85,15 @@ func (s *Sessions) Load(ctx context.Context, tenantID int64, rawID string) (*Ses
 		return nil, ErrSessionNotFound
 	}
 	h := sha(rawID)
+	// One query gives the session and its account: every page needs both.
 	var row struct {
-		AccountID  int64     `db:"account_id"`
-		CreatedAt  time.Time `db:"created_at"`
-		LastSeenAt time.Time `db:"last_seen_at"`
-		Flags      []byte    `db:"flags"`
-		Status     string    `db:"status"`
+		Account
+		SessionCreatedAt time.Time `db:"session_created_at"`
+		LastSeenAt       time.Time `db:"last_seen_at"`
+		Flags            []byte    `db:"flags"`
 	}
-	err := s.DB.GetContext(ctx, &row, `SELECT s.account_id, s.created_at, s.last_seen_at, s.flags, a.status
+	err := s.DB.GetContext(ctx, &row, `SELECT s.created_at AS session_created_at, s.last_seen_at, s.flags, `+
+		prefixedAccountColumns+`
 		FROM sessions s JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id
 		WHERE s.tenant_id = $1 AND s.id_hash = $2`, tenantID, h)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -101,13 +103,15 @@ func (s *Sessions) Load(ctx context.Context, tenantID int64, rawID string) (*Ses
 		return nil, fmt.Errorf("account: load session: %w", err)
 	}
 	now := s.now()
-	if row.Status != StatusActive || !now.Before(row.CreatedAt.Add(s.absolute())) || !now.Before(row.LastSeenAt.Add(s.idle())) {
+	if row.Status != StatusActive || !now.Before(row.SessionCreatedAt.Add(s.absolute())) || !now.Before(row.LastSeenAt.Add(s.idle())) {
 		if _, err := s.DB.ExecContext(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND id_hash = $2`, tenantID, h); err != nil {
 			return nil, fmt.Errorf("account: delete expired session: %w", err)
 		}
 		return nil, ErrSessionNotFound
 	}
-	sess := &Session{TenantID: tenantID, AccountID: row.AccountID, CreatedAt: row.CreatedAt, LastSeenAt: row.LastSeenAt, Flags: map[string]string{}}
+	account := row.Account
+	sess := &Session{TenantID: tenantID, AccountID: account.ID, Account: &account,
+		CreatedAt: row.SessionCreatedAt, LastSeenAt: row.LastSeenAt, Flags: map[string]string{}}
 	if err := json.Unmarshal(row.Flags, &sess.Flags); err != nil {
 		return nil, fmt.Errorf("account: session flags: %w", err)
 	}

@@ -4,11 +4,13 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -87,7 +89,7 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 
 	a.Accounts = &account.Service{
 		DB:     d,
-		Hasher: account.NewHasher(cfg.Security.Argon2MaxConcurrent),
+		Hasher: account.NewHasher(cmp.Or(cfg.Security.Argon2MaxConcurrent, runtime.GOMAXPROCS(0))),
 		Outbox: outbox,
 		Links:  links,
 		Now:    o.Now,

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -194,7 +196,7 @@ func (r *run) do(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bound := r.cfg.Security.Argon2MaxConcurrent
+	bound := cmp.Or(r.cfg.Security.Argon2MaxConcurrent, runtime.GOMAXPROCS(0)) // as pkg/app sizes it
 	r.rep.rows = append(r.rep.rows, scenarioRow{sc: ls, m: m, ceil: r.argon2Ceiling(ctx, hash, bound, 5*time.Second)})
 	r.rep.logins = r.hasherPeak(ctx, a, sd)
 	r.rep.logins.bound = bound

@@ -29,6 +29,7 @@ type Config struct {
 	Tenants  Tenants  `mapstructure:"tenants"`
 	Operator Operator `mapstructure:"operator"`
 	Security Security `mapstructure:"security"`
+	Process  Process  `mapstructure:"process"`
 	Log      Log      `mapstructure:"log"`
 	Dev      Dev      `mapstructure:"dev"`
 }
@@ -89,6 +90,10 @@ type Security struct {
 	SessionAbsolute     time.Duration `mapstructure:"session_absolute"`
 	RememberMe          time.Duration `mapstructure:"remember_me"`
 	Argon2MaxConcurrent int           `mapstructure:"argon2_max_concurrent"`
+}
+
+type Process struct {
+	MemoryLimitMB int `mapstructure:"memory_limit_mb"`
 }
 
 type Log struct {
@@ -205,8 +210,11 @@ func (c Config) validate() error {
 	if c.Security.RememberMe > 30*24*time.Hour {
 		bad("security.remember_me", "at most 720h (30 days)")
 	}
-	if c.Security.Argon2MaxConcurrent < 1 {
-		bad("security.argon2_max_concurrent", "must be at least 1")
+	if c.Security.Argon2MaxConcurrent < 0 {
+		bad("security.argon2_max_concurrent", "must be 0 (one per CPU core) or more")
+	}
+	if c.Process.MemoryLimitMB < 0 {
+		bad("process.memory_limit_mb", "must be 0 (no limit) or more")
 	}
 	if c.Database.MaxOpenConns < 1 {
 		bad("database.max_open_conns", "must be at least 1")

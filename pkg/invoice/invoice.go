@@ -120,6 +120,10 @@ type Store struct {
 // and treasury invoices together; cancelled ones are never shown.
 type Filter struct {
 	Status Status
+	// TotalKnown says Total already holds the number of matching invoices
+	// (from Counts): List then spares its count query.
+	TotalKnown bool
+	Total      int
 }
 
 // Page sizes of List.
@@ -148,20 +152,22 @@ func (s *Store) List(ctx context.Context, tenantID, accountID int64, f Filter, p
 	default:
 		return nil, 0, fmt.Errorf("invoice: list: unknown status filter %q", f.Status)
 	}
-	var total int
-	err := s.DB.GetContext(ctx, &total, `
-		SELECT count(*) FROM invoices
-		WHERE tenant_id = $1 AND account_id = $2 AND status = ANY ($3::text[])`,
-		tenantID, accountID, pq.Array(statuses))
-	if err != nil {
-		return nil, 0, fmt.Errorf("invoice: list: %w", err)
+	total := f.Total
+	if !f.TotalKnown {
+		err := s.DB.GetContext(ctx, &total, `
+			SELECT count(*) FROM invoices
+			WHERE tenant_id = $1 AND account_id = $2 AND status = ANY ($3::text[])`,
+			tenantID, accountID, pq.Array(statuses))
+		if err != nil {
+			return nil, 0, fmt.Errorf("invoice: list: %w", err)
+		}
 	}
 	offset := int64(page-1) * int64(perPage)
 	if total == 0 || offset >= int64(total) {
 		return []Invoice{}, total, nil
 	}
 	invs := []Invoice{}
-	err = s.DB.SelectContext(ctx, &invs, `
+	err := s.DB.SelectContext(ctx, &invs, `
 		SELECT `+invoiceColumns+` FROM invoices
 		WHERE tenant_id = $1 AND account_id = $2 AND status = ANY ($3::text[])
 		ORDER BY issued_on DESC, id DESC

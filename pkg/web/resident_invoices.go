@@ -64,7 +64,8 @@ func (s *Server) invoices(c *gin.Context) {
 	tabs[current].Current = true
 	page, _ := strconv.Atoi(c.Query("page"))
 	page = max(page, 1)
-	list, total, err := s.Invoices.List(ctx, t.ID, a.ID, invoice.Filter{Status: tabs[current].Status}, page, invoice.DefaultPerPage)
+	list, total, err := s.Invoices.List(ctx, t.ID, a.ID, invoice.Filter{Status: tabs[current].Status, TotalKnown: true, Total: tabs[current].Count},
+		page, invoice.DefaultPerPage)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -63,11 +63,10 @@ func (s *Server) loadResident(c *gin.Context) {
 	if sid, err := c.Cookie(s.cookieName(sessionCookie)); err == nil && sid != "" {
 		sess, err := s.Sessions.Load(ctx, t.ID, sid)
 		if err == nil {
-			if a, err := s.Accounts.Get(ctx, t.ID, sess.AccountID); err == nil && a.Status == account.StatusActive {
-				c.Set(residentKey, &resident{Account: a, Session: sess, SessionID: sid})
-				c.Next()
-				return
-			}
+			// Load only returns sessions of active accounts, with the account.
+			c.Set(residentKey, &resident{Account: sess.Account, Session: sess, SessionID: sid})
+			c.Next()
+			return
 		} else if !errors.Is(err, account.ErrSessionNotFound) {
 			s.fail(c, err)
 			return
