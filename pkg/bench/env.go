@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -75,8 +74,10 @@ func (r *run) setup(ctx context.Context) error {
 		return err
 	}
 	r.dbName = "portail_bench"
-	if err := createDatabase(ctx, r.pg.URL("postgres"), r.dbName); err != nil {
+	if created, err := r.pg.CreateDatabase(ctx, r.dbName); err != nil {
 		return err
+	} else if !created {
+		return fmt.Errorf("bench: database %s already exists: use a fresh --dir", r.dbName)
 	}
 	r.progress("PostgreSQL on 127.0.0.1:%d (fsync off), database %s", port, r.dbName)
 
@@ -214,25 +215,6 @@ func (r *run) close() {
 	} else if r.dir != "" {
 		r.progress("kept %s", r.dir)
 	}
-}
-
-func createDatabase(ctx context.Context, adminURL, name string) error {
-	d, err := sql.Open("postgres", adminURL)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	var exists bool
-	if err := d.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-		return fmt.Errorf("bench: %w", err)
-	}
-	if exists {
-		return fmt.Errorf("bench: database %s already exists in %s: use a fresh --dir", name, adminURL)
-	}
-	if _, err := d.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
-		return fmt.Errorf("bench: create database: %w", err)
-	}
-	return nil
 }
 
 // server is a `portail serve` process.

@@ -5,14 +5,11 @@ package devenv
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
 	"strconv"
-
-	_ "github.com/lib/pq" // PostgreSQL driver
 
 	"portail/pkg/config"
 	"portail/pkg/pgcluster"
@@ -36,7 +33,7 @@ func Start(ctx context.Context, cfg *config.Config) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := createDatabase(ctx, env.PG.URL("postgres"), "portail"); err != nil {
+	if _, err := env.PG.CreateDatabase(ctx, "portail"); err != nil {
 		env.Close()
 		return nil, err
 	}
@@ -87,24 +84,6 @@ func (e *Env) Close() error {
 		errs = append(errs, e.PG.Stop())
 	}
 	return errors.Join(errs...)
-}
-
-func createDatabase(ctx context.Context, adminURL, name string) error {
-	d, err := sql.Open("postgres", adminURL)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	var exists bool
-	if err := d.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
-		return fmt.Errorf("devenv: %w", err)
-	}
-	if !exists {
-		if _, err := d.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
-			return fmt.Errorf("devenv: create database: %w", err)
-		}
-	}
-	return nil
 }
 
 func splitHostPort(addr string) (string, int, error) {

@@ -6,6 +6,7 @@ package pgcluster
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lib/pq"
 )
 
 // Cluster is a running private PostgreSQL server listening on loopback.
@@ -140,6 +143,26 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 // URL is the connection URL of a database of the cluster.
 func (c *Cluster) URL(database string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, database)
+}
+
+// CreateDatabase creates database name unless it exists; created says which.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) (created bool, err error) {
+	d, err := sql.Open("postgres", c.URL("postgres"))
+	if err != nil {
+		return false, fmt.Errorf("pgcluster: %w", err)
+	}
+	defer d.Close()
+	var exists bool
+	if err := d.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return false, fmt.Errorf("pgcluster: %w", err)
+	}
+	if exists {
+		return false, nil
+	}
+	if _, err := d.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(name)); err != nil {
+		return false, fmt.Errorf("pgcluster: create database: %w", err)
+	}
+	return true, nil
 }
 
 // Stop shuts the server down quickly and cleanly.
