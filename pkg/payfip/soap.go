@@ -128,15 +128,17 @@ func IsTechnical(err error) bool {
 	return errors.Is(err, ErrTimeout) || errors.Is(err, ErrNotSOAP) || errors.Is(err, ErrTransport)
 }
 
-// xmlNode is a generic element: PayFiP's answers are decoded by local name
-// so that prefixes and namespaces (which vary) do not matter.
-type xmlNode struct {
+// XMLNode is a generic element: SOAP messages are read by local name so
+// that prefixes and namespaces (which vary) do not matter. The simulator
+// reads requests with it too.
+type XMLNode struct {
 	XMLName xml.Name
 	Text    string    `xml:",chardata"`
-	Nodes   []xmlNode `xml:",any"`
+	Nodes   []XMLNode `xml:",any"`
 }
 
-func (n *xmlNode) child(local string) *xmlNode {
+// Child is the first child element named local, or nil.
+func (n *XMLNode) Child(local string) *XMLNode {
 	for i := range n.Nodes {
 		if n.Nodes[i].XMLName.Local == local {
 			return &n.Nodes[i]
@@ -145,7 +147,7 @@ func (n *xmlNode) child(local string) *xmlNode {
 	return nil
 }
 
-func (n *xmlNode) childFold(local string) *xmlNode {
+func (n *XMLNode) childFold(local string) *XMLNode {
 	for i := range n.Nodes {
 		if strings.EqualFold(n.Nodes[i].XMLName.Local, local) {
 			return &n.Nodes[i]
@@ -154,7 +156,7 @@ func (n *xmlNode) childFold(local string) *xmlNode {
 	return nil
 }
 
-func (n *xmlNode) childText(local string) string {
+func (n *XMLNode) childText(local string) string {
 	if c := n.childFold(local); c != nil {
 		return strings.TrimSpace(c.Text)
 	}
@@ -162,8 +164,8 @@ func (n *xmlNode) childText(local string) string {
 }
 
 // decodeEnvelope returns the first element inside the SOAP Body.
-func decodeEnvelope(body []byte) (*xmlNode, error) {
-	var root xmlNode
+func decodeEnvelope(body []byte) (*XMLNode, error) {
+	var root XMLNode
 	d := xml.NewDecoder(bytes.NewReader(body))
 	d.CharsetReader = charsetReader
 	if err := d.Decode(&root); err != nil {
@@ -172,7 +174,7 @@ func decodeEnvelope(body []byte) (*xmlNode, error) {
 	if root.XMLName.Local != "Envelope" {
 		return nil, fmt.Errorf("%w: root element is <%s>", ErrNotSOAP, root.XMLName.Local)
 	}
-	b := root.child("Body")
+	b := root.Child("Body")
 	if b == nil {
 		return nil, fmt.Errorf("%w: no Body", ErrNotSOAP)
 	}
@@ -211,7 +213,7 @@ func decodeResponse(status int, body []byte) (map[string]string, error) {
 }
 
 // decodeFault reads a SOAP 1.1 <Fault>, with PayFiP's detail when present.
-func decodeFault(n *xmlNode) *Fault {
+func decodeFault(n *XMLNode) *Fault {
 	f := &Fault{
 		FaultCode:   n.childText("faultcode"),
 		FaultString: n.childText("faultstring"),

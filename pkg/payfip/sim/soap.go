@@ -12,22 +12,6 @@ import (
 	"portail/pkg/payfip"
 )
 
-// node is a generic XML element, read by local name.
-type node struct {
-	XMLName xml.Name
-	Text    string `xml:",chardata"`
-	Nodes   []node `xml:",any"`
-}
-
-func (n *node) child(local string) *node {
-	for i := range n.Nodes {
-		if n.Nodes[i].XMLName.Local == local {
-			return &n.Nodes[i]
-		}
-	}
-	return nil
-}
-
 // soapCall is a parsed request: the operation and the children of <arg0>,
 // by exact (case-sensitive) name, as JAX-WS binds them.
 type soapCall struct {
@@ -36,20 +20,20 @@ type soapCall struct {
 }
 
 func parseSOAP(body []byte) (soapCall, error) {
-	var env node
+	var env payfip.XMLNode
 	if err := xml.Unmarshal(body, &env); err != nil {
 		return soapCall{}, err
 	}
 	if env.XMLName.Local != "Envelope" || env.XMLName.Space != payfip.SOAPEnvNamespace {
 		return soapCall{}, fmt.Errorf("not a SOAP 1.1 envelope: {%s}%s", env.XMLName.Space, env.XMLName.Local)
 	}
-	b := env.child("Body")
+	b := env.Child("Body")
 	if b == nil || len(b.Nodes) == 0 {
 		return soapCall{}, fmt.Errorf("empty SOAP body")
 	}
 	op := b.Nodes[0]
 	c := soapCall{op: op.XMLName, args: map[string]string{}}
-	if a := op.child("arg0"); a != nil {
+	if a := op.Child("arg0"); a != nil {
 		for _, f := range a.Nodes {
 			c.args[f.XMLName.Local] = f.Text
 		}
