@@ -162,10 +162,12 @@ func (s *Store) List(ctx context.Context, tenantID, accountID int64, f Filter, p
 			return nil, 0, fmt.Errorf("invoice: list: %w", err)
 		}
 	}
-	offset := int64(page-1) * int64(perPage)
-	if total == 0 || offset >= int64(total) {
+	// Compare page numbers, not offsets: (page-1)*perPage overflows for
+	// huge pages and PostgreSQL refuses a negative OFFSET.
+	if pages := (int64(total) + int64(perPage) - 1) / int64(perPage); int64(page-1) >= pages {
 		return []Invoice{}, total, nil
 	}
+	offset := int64(page-1) * int64(perPage)
 	invs := []Invoice{}
 	err := s.DB.SelectContext(ctx, &invs, `
 		SELECT `+invoiceColumns+` FROM invoices

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,14 @@ func TestListPaginationAndFilters(t *testing.T) {
 	}
 	if _, _, err := f.store.List(f.ctx, f.t.ID, acc, Filter{Status: StatusCancelled}, 1, 10); err == nil {
 		t.Fatal("cancelled filter accepted")
+	}
+	// Page numbers past the end, up to the largest int, give an empty page:
+	// (page-1)*perPage must not overflow into a negative OFFSET.
+	for _, page := range []int{6, 1 << 40, math.MaxInt64/10 + 2, math.MaxInt} {
+		list, total, err := f.store.List(f.ctx, f.t.ID, acc, Filter{}, page, 10)
+		if err != nil || total != 45 || len(list) != 0 {
+			t.Fatalf("page %d: %d rows of %d, %v", page, len(list), total, err)
+		}
 	}
 	if list, _, _ := f.store.List(f.ctx, f.t.ID, acc, Filter{}, 0, 1000); len(list) != MaxPerPage && len(list) != 45 {
 		t.Fatalf("per page not bounded: %d", len(list))

@@ -62,8 +62,12 @@ func (s *Server) invoices(c *gin.Context) {
 		}
 	}
 	tabs[current].Current = true
-	page, _ := strconv.Atoi(c.Query("page"))
-	page = max(page, 1)
+	// Any page number is answered: a missing, malformed or out-of-range one
+	// shows the nearest page that exists (an old link after payments made
+	// the list shorter, or a hand-edited URL).
+	pages := max(1, (tabs[current].Count+invoice.DefaultPerPage-1)/invoice.DefaultPerPage)
+	page, _ := strconv.Atoi(c.Query("page")) // out of range: ±MaxInt, clamped below
+	page = min(max(page, 1), pages)
 	list, total, err := s.Invoices.List(ctx, t.ID, a.ID, invoice.Filter{Status: tabs[current].Status, TotalKnown: true, Total: tabs[current].Count},
 		page, invoice.DefaultPerPage)
 	if err != nil {
@@ -71,8 +75,7 @@ func (s *Server) invoices(c *gin.Context) {
 		return
 	}
 	d := invoicesData{Tabs: tabs, Current: tabs[current], Invoices: list, Page: page, Total: total,
-		Pages:    max(1, (total+invoice.DefaultPerPage-1)/invoice.DefaultPerPage),
-		Treasury: tabs[current].Status == invoice.StatusTreasury}
+		Pages: pages, Treasury: tabs[current].Status == invoice.StatusTreasury}
 	pageURL := func(n int) string {
 		return "/factures?" + url.Values{"statut": {tabs[current].Slug}, "page": {strconv.Itoa(n)}}.Encode()
 	}
