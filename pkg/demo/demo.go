@@ -14,8 +14,12 @@ import (
 	"portail/pkg/app"
 )
 
-// Load imports every commune's demo payers (and invoices when present).
-// Imports are idempotent: loading twice changes nothing.
+// Load imports each commune's demo payers and invoices, only into a commune
+// that has no payer yet. So the first `make run` fills an empty database
+// and later runs change nothing: what was done since (an activated account,
+// a changed address, a paid invoice, payers of the commune's own) is never
+// overwritten by the demo files again. A commune added to tenants/ later
+// gets its demo data at the next run.
 func Load(ctx context.Context, a *app.App, tenantsDir string, log *slog.Logger) error {
 	ts, err := a.Tenants.List(ctx)
 	if err != nil {
@@ -23,23 +27,21 @@ func Load(ctx context.Context, a *app.App, tenantsDir string, log *slog.Logger) 
 	}
 	for _, t := range ts {
 		dir := filepath.Join(tenantsDir, t.Slug, "demo")
-		f, err := os.Open(filepath.Join(dir, "payers.csv"))
-		if errors.Is(err, os.ErrNotExist) {
+		payersPath := filepath.Join(dir, "payers.csv")
+		if _, err := os.Stat(payersPath); errors.Is(err, os.ErrNotExist) {
 			continue
 		}
+		hasPayers, err := exists(ctx, a, `SELECT EXISTS (SELECT 1 FROM accounts WHERE tenant_id = $1)`, t.ID)
 		if err != nil {
-			return fmt.Errorf("demo: %w", err)
+			return err
 		}
-		rep, err := a.Accounts.ImportPayers(ctx, t.ID, f)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("demo: %s payers: %w", t.Slug, err)
+		if hasPayers {
+			log.Info("demo data not loaded: the commune has payers already", "tenant", t.Slug)
+			continue
 		}
-		if len(rep.Rejected) > 0 {
-			return fmt.Errorf("demo: %s payers: %d lines rejected: %+v", t.Slug, len(rep.Rejected), rep.Rejected)
+		if err := loadPayers(ctx, a, t.ID, t.Slug, payersPath, log); err != nil {
+			return err
 		}
-		log.Info("demo payers", "tenant", t.Slug, "inserted", rep.Inserted, "updated", rep.Updated, "unchanged", rep.Unchanged)
-
 		invPath := filepath.Join(dir, "invoices.csv")
 		if _, err := os.Stat(invPath); err != nil {
 			continue
@@ -50,5 +52,30 @@ func Load(ctx context.Context, a *app.App, tenantsDir string, log *slog.Logger) 
 		}
 		log.Info("demo invoices", "tenant", t.Slug, "inserted", irep.Inserted, "updated", irep.Updated, "unchanged", irep.Unchanged)
 	}
+	return nil
+}
+
+func exists(ctx context.Context, a *app.App, query string, tenantID int64) (bool, error) {
+	var found bool
+	if err := a.DB.GetContext(ctx, &found, query, tenantID); err != nil {
+		return false, fmt.Errorf("demo: %w", err)
+	}
+	return found, nil
+}
+
+func loadPayers(ctx context.Context, a *app.App, tenantID int64, slug, path string, log *slog.Logger) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer f.Close()
+	rep, err := a.Accounts.ImportPayers(ctx, tenantID, f)
+	if err != nil {
+		return fmt.Errorf("demo: %s payers: %w", slug, err)
+	}
+	if len(rep.Rejected) > 0 {
+		return fmt.Errorf("demo: %s payers: %d lines rejected: %+v", slug, len(rep.Rejected), rep.Rejected)
+	}
+	log.Info("demo payers", "tenant", slug, "inserted", rep.Inserted, "updated", rep.Updated, "unchanged", rep.Unchanged)
 	return nil
 }
