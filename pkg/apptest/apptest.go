@@ -44,6 +44,9 @@ type Options struct {
 	Config func(*config.Config)
 	Now    func() time.Time
 	Demo   bool // load tenants/*/demo (payers, invoices)
+	// Log receives the portal's log (text format, debug level) when set,
+	// for tests of what is logged; PORTAIL_TEST_LOG=1 shows it on stderr.
+	Log io.Writer
 }
 
 // RepoDir is the repository's root, found from this file's location.
@@ -112,7 +115,10 @@ func Start(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("PORTAIL_TEST_LOG") != "" {
+	switch {
+	case o.Log != nil:
+		log = slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	case os.Getenv("PORTAIL_TEST_LOG") != "":
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	a, err := app.New(ctx, cfg, d, log, app.Options{JobPollInterval: 50 * time.Millisecond, Now: o.Now})

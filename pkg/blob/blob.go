@@ -16,6 +16,7 @@ import (
 	"hash"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -41,6 +42,10 @@ var (
 	ErrChecksumMismatch = errors.New("blob: sha256 mismatch")
 	// ErrExists is returned by Put when the key is already taken.
 	ErrExists = errors.New("blob: object already exists")
+	// ErrUnavailable is returned when the store cannot be reached or
+	// answers with a server error, after the SDK's own retries: the same
+	// request may succeed later.
+	ErrUnavailable = errors.New("blob: store unavailable")
 )
 
 // metaSHA256 is the user-metadata key (x-amz-meta-sha256) holding the hex digest.
@@ -231,6 +236,9 @@ func (s *Store) Get(ctx context.Context, key string, wantSHA256 string) (io.Read
 	if err != nil {
 		if isNotFound(err) {
 			return nil, 0, fmt.Errorf("blob: get %s: %w", key, ErrNotFound)
+		}
+		if isUnavailable(err) {
+			return nil, 0, fmt.Errorf("blob: get %s: %w: %w", key, ErrUnavailable, err)
 		}
 		return nil, 0, fmt.Errorf("blob: get %s: %w", key, err)
 	}
@@ -522,6 +530,13 @@ func isNotFound(err error) bool {
 		return false // a configuration error, not a missing object
 	}
 	return hasCode(err, "NoSuchKey", "NotFound") || httpStatus(err) == http.StatusNotFound
+}
+
+// isUnavailable tells a store that is down (no connection, reset, timeout)
+// or failing (5xx) from an error about the request itself.
+func isUnavailable(err error) bool {
+	var netErr net.Error
+	return errors.As(err, &netErr) || httpStatus(err) >= http.StatusInternalServerError
 }
 
 func hasCode(err error, codes ...string) bool {

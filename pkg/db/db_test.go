@@ -2,11 +2,14 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 
 	"portail/pkg/db"
 	"portail/pkg/dbtest"
+	"portail/pkg/pgcluster"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -120,5 +123,56 @@ func TestSchemaMeetsCitusRules(t *testing.T) {
 	}
 	if len(badFKs) > 0 {
 		t.Errorf("foreign keys not co-located by tenant_id: %v", badFKs)
+	}
+}
+
+// Unavailable is told apart on real failures: a refused connection and a
+// connection ended by the server are; a bad query is not.
+func TestUnavailable(t *testing.T) {
+	ctx := context.Background()
+	d := dbtest.New(t)
+	if _, err := d.ExecContext(ctx, `SELECT * FROM no_such_table`); err == nil || db.Unavailable(err) {
+		t.Errorf("a bad query counts as unavailable: %v", err)
+	}
+	if _, err := d.ExecContext(ctx, `SELECT 1/0`); err == nil || db.Unavailable(err) {
+		t.Errorf("a failing query counts as unavailable: %v", err)
+	}
+	if _, err := d.ExecContext(ctx, "SELECT $1::text", "a\x00b"); err == nil || db.Unavailable(err) {
+		t.Errorf("a NUL byte counts as unavailable: %v", err)
+	}
+
+	// A connection terminated by an administrator (57P01), as at shutdown.
+	conn, err := d.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var pid int
+	if err := conn.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.ExecContext(ctx, `SELECT 1`)
+	if err == nil || !db.Unavailable(err) {
+		t.Errorf("terminated connection: %v, want unavailable", err)
+	}
+
+	// Nothing listening.
+	port, err := pgcluster.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, err := sql.Open("postgres", fmt.Sprintf("postgres://postgres@127.0.0.1:%d/x?sslmode=disable", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closed.Close()
+	if err := closed.PingContext(ctx); err == nil || !db.Unavailable(err) {
+		t.Errorf("refused connection: %v, want unavailable", err)
+	}
+	if db.Unavailable(nil) {
+		t.Error("nil is unavailable")
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -47,16 +46,15 @@ func apiError(c *gin.Context, status int, code, msg string, details any) {
 func (s *Server) apiAuth(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
 	c.Header("Cache-Control", "no-store")
-	raw, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	key, ok := bearerKey(c.GetHeader("Authorization"))
 	if !ok {
 		c.Header("WWW-Authenticate", `Bearer realm="portail"`)
 		apiError(c, http.StatusUnauthorized, "unauthorized", "API key missing: send Authorization: Bearer <key>", nil)
 		return
 	}
-	if _, err := s.APIKeys.Verify(c.Request.Context(), t.ID, strings.TrimSpace(raw)); err != nil {
+	if _, err := s.APIKeys.Verify(c.Request.Context(), t.ID, key); err != nil {
 		if !errors.Is(err, apikey.ErrInvalid) {
-			apiError(c, http.StatusInternalServerError, "internal", "internal error", nil)
-			c.Error(err)
+			s.apiFail(c, err, "internal error")
 			return
 		}
 		c.Header("WWW-Authenticate", `Bearer realm="portail", error="invalid_token"`)
@@ -82,8 +80,7 @@ type apiPayer struct {
 func (s *Server) apiPutPayer(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
 	var p apiPayer
-	if err := c.ShouldBindJSON(&p); err != nil {
-		apiError(c, http.StatusBadRequest, "invalid_json", "body must be a JSON object {display_name, email}", nil)
+	if !decodeJSON(c, &p, "a JSON object {display_name, email}") {
 		return
 	}
 	file := csvOf([]string{"reference", "nom", "email"}, []string{c.Param("reference"), p.DisplayName, p.Email})
@@ -94,8 +91,7 @@ func (s *Server) apiPutPayer(c *gin.Context) {
 		apiError(c, http.StatusUnprocessableEntity, "invalid_payer", input.Message, nil)
 		return
 	case err != nil:
-		apiError(c, http.StatusInternalServerError, "internal", "internal error", nil)
-		c.Error(err)
+		s.apiFail(c, err, "internal error")
 		return
 	case len(rep.Rejected) > 0:
 		apiError(c, http.StatusUnprocessableEntity, "invalid_payer", rep.Rejected[0].Reason, rep.Rejected)
@@ -150,8 +146,7 @@ func invoiceRecord(number string, in apiInvoice) []string {
 // apiPutInvoice creates or updates one invoice by its number.
 func (s *Server) apiPutInvoice(c *gin.Context) {
 	var in apiInvoice
-	if err := c.ShouldBindJSON(&in); err != nil {
-		apiError(c, http.StatusBadRequest, "invalid_json", "body must be a JSON invoice object (see the OpenAPI document)", nil)
+	if !decodeJSON(c, &in, "a JSON invoice object (see the OpenAPI document)") {
 		return
 	}
 	if _, ok := isoToFrench(in.IssuedOn); !ok {
@@ -179,8 +174,7 @@ func (s *Server) apiInvoice(c *gin.Context) (invoice.WithPayer, bool) {
 		return inv, false
 	}
 	if err != nil {
-		apiError(c, http.StatusInternalServerError, "internal", "internal error", nil)
-		c.Error(err)
+		s.apiFail(c, err, "internal error")
 		return inv, false
 	}
 	return inv, true
@@ -255,8 +249,7 @@ func (s *Server) apiImport(c *gin.Context, csvBytes []byte, pdfs *zip.Reader, na
 		}
 		apiError(c, http.StatusUnprocessableEntity, "rejected", msg, rep)
 	case err != nil:
-		apiError(c, http.StatusInternalServerError, "internal", "internal error; nothing was imported", nil)
-		c.Error(err)
+		s.apiFail(c, err, "internal error; nothing was imported")
 	default:
 		status := http.StatusOK
 		if rep.Inserted > 0 {

@@ -191,6 +191,11 @@ func (s *Server) invoicePDF(c *gin.Context) {
 		if errors.Is(err, blob.ErrChecksumMismatch) {
 			s.log.Error("invoice PDF corrupted in storage", "tenant", t.Slug, "invoice", inv.Number, "key", inv.PDFKey)
 		}
+		if errors.Is(err, blob.ErrUnavailable) {
+			c.Error(fmt.Errorf("web: invoice PDF %s: %w", inv.Number, err))
+			s.unavailable(c, "Le document PDF de cette facture ne peut pas être téléchargé pour le moment. Veuillez réessayer dans quelques instants.")
+			return
+		}
 		s.fail(c, fmt.Errorf("web: invoice PDF %s: %w", inv.Number, err))
 		return
 	}

@@ -26,7 +26,7 @@ func (s *Server) routes() {
 	e.GET("/static/*file", s.static)
 
 	// api: billing software of the Host's commune, with its API key
-	api := e.Group("/api/v1", s.resolveTenant, s.apiAuth)
+	api := e.Group("/api/v1", s.resolveTenant, s.apiAuth, apiText)
 	api.PUT("/payers/:reference", apiLimit(apiJSONBody), s.apiPutPayer)
 	api.PUT("/invoices/:number", apiLimit(apiJSONBody), s.apiPutInvoice)
 	api.GET("/invoices/:number", s.apiGetInvoice)
@@ -35,7 +35,7 @@ func (s *Server) routes() {
 	e.GET("/api/v1/openapi.yaml", s.openapi) // public
 
 	// Everything else belongs to the commune of the Host header.
-	t := e.Group("/", s.resolveTenant, s.limitBody(formBody), s.loadResident)
+	t := e.Group("/", s.resolveTenant, s.readForm(formBody), s.loadResident)
 
 	// public
 	t.GET("/theme.css", s.themeCSS)

@@ -20,6 +20,7 @@ import (
 	"portail/pkg/account"
 	"portail/pkg/apikey"
 	"portail/pkg/config"
+	"portail/pkg/db"
 	"portail/pkg/invoice"
 	"portail/pkg/payment"
 	"portail/pkg/tenant"
@@ -141,9 +142,24 @@ func (s *Server) render(c *gin.Context, status int, page string, p view.Page) {
 	}
 }
 
-// fail answers 500 with a French page and logs err.
+// retryAfter is how long, in seconds, a 503 asks clients to wait.
+const retryAfter = "30"
+
+// fail answers a request that failed on the portal's side and logs err. A
+// database out of reach (connection refused or reset, server shut down,
+// timeout: see db.Unavailable) is 503 with Retry-After, since the same
+// request will work once it is back; anything else is 500. API routes get
+// the API's JSON error, pages a French page.
 func (s *Server) fail(c *gin.Context, err error) {
+	if isAPI(c) {
+		s.apiFail(c, err, "internal error")
+		return
+	}
 	c.Error(err)
+	if db.Unavailable(err) {
+		s.unavailable(c, "Le portail ne peut pas accéder à vos données pour le moment. Veuillez réessayer dans quelques instants.")
+		return
+	}
 	s.render(c, http.StatusInternalServerError, "errors/error.html", view.Page{
 		Title: "Erreur", Data: map[string]string{
 			"Title":   "Le service est momentanément indisponible",
@@ -152,3 +168,24 @@ func (s *Server) fail(c *gin.Context, err error) {
 	})
 	c.Abort()
 }
+
+// unavailable answers 503 "momentanément indisponible" with Retry-After;
+// message says what cannot be reached, in French.
+func (s *Server) unavailable(c *gin.Context, message string) {
+	c.Header("Retry-After", retryAfter)
+	c.Header("Cache-Control", "no-store")
+	if isAPI(c) {
+		apiError(c, http.StatusServiceUnavailable, "unavailable", "service temporarily unavailable: retry in "+retryAfter+" seconds", nil)
+		return
+	}
+	s.render(c, http.StatusServiceUnavailable, "errors/error.html", view.Page{
+		Title: "Service momentanément indisponible", Data: map[string]string{
+			"Title":   "Le service est momentanément indisponible",
+			"Message": message,
+		},
+	})
+	c.Abort()
+}
+
+// isAPI tells requests of the HTTP API, which answer JSON.
+func isAPI(c *gin.Context) bool { return strings.HasPrefix(c.Request.URL.Path, "/api/") }

@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -139,29 +138,6 @@ func (s *Server) flash(c *gin.Context, msg string) {
 		if err := s.Sessions.SetFlag(c.Request.Context(), r.Account.TenantID, r.SessionID, "flash", msg); err != nil {
 			s.log.Warn("flash not kept", "error", err)
 		}
-	}
-}
-
-// limitBody bounds request bodies per route (forms are small) and parses
-// forms up front, so that an oversized body is refused with 413 instead of
-// reaching a handler as empty fields.
-func (s *Server) limitBody(n int64) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
-		if c.Request.Method == http.MethodPost && strings.HasPrefix(c.ContentType(), "application/x-www-form-urlencoded") {
-			if err := c.Request.ParseForm(); err != nil {
-				var tooBig *http.MaxBytesError
-				status, msg := http.StatusBadRequest, "Le formulaire envoyé est illisible."
-				if errors.As(err, &tooBig) {
-					status, msg = http.StatusRequestEntityTooLarge, "Les données envoyées sont trop volumineuses."
-				}
-				s.render(c, status, "errors/error.html", view.Page{Title: "Erreur",
-					Data: map[string]string{"Title": "Formulaire refusé", "Message": msg}})
-				c.Abort()
-				return
-			}
-		}
-		c.Next()
 	}
 }
 
