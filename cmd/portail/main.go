@@ -53,7 +53,16 @@ func main() {
 	}
 }
 
+// run runs the command of args until it ends or SIGINT/SIGTERM arrives.
 func run(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args)
+}
+
+// runContext runs the command of args until it ends or ctx is cancelled
+// (tests stop `serve` this way).
+func runContext(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("portail", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage) }
 	configFile := fs.String("config", "", "configuration file (YAML)")
@@ -73,9 +82,6 @@ func run(args []string) error {
 	if os.Getenv("GOMEMLIMIT") == "" && cfg.Process.MemoryLimitMB > 0 {
 		debug.SetMemoryLimit(int64(cfg.Process.MemoryLimitMB) << 20)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	switch args[0] {
 	case "dev":
 		return runDev(ctx, cfg, log)

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"portail/pkg/dbtest"
+	"portail/pkg/pgcluster"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -39,9 +45,49 @@ func TestServeRefusesPendingMigrations(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "migration(s) pending") || !strings.Contains(err.Error(), "portail migrate") {
 		t.Fatalf("serve with pending migrations: %v", err)
 	}
-	// migrate, then serve no longer complains about migrations.
+	// migrate, then serve starts: it answers /healthz until stopped.
 	if err := run([]string{"migrate"}); err != nil {
 		t.Fatal(err)
+	}
+	port, err := pgcluster.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PORTAIL_HTTP_ADDR", fmt.Sprintf("127.0.0.1:%d", port))
+	t.Setenv("PORTAIL_LOG_LEVEL", "error")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- runContext(ctx, []string{"serve"}) }()
+	client := &http.Client{Timeout: 2 * time.Second}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		select {
+		case err := <-done:
+			t.Fatalf("serve after migrate stopped: %v", err)
+		default:
+		}
+		res, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+		if err == nil {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK || string(body) != "ok\n" {
+				t.Fatalf("/healthz: %d %q", res.StatusCode, body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve after migrate does not answer /healthz: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve stopped with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
 	}
 }
 
