@@ -106,6 +106,10 @@ type MailCatcher struct {
 	mu      sync.Mutex
 	msgs    []CaughtMessage // oldest first
 	arrived chan struct{}   // closed and replaced at each arrival
+
+	// waiting, when set (by tests), is called each time WaitFor found no
+	// match and starts waiting for the next arrival.
+	waiting func()
 }
 
 // StartMailCatcher listens for SMTP on smtpAddr and HTTP on webAddr (both
@@ -199,6 +203,9 @@ func (m *MailCatcher) WaitFor(ctx context.Context, match func(CaughtMessage) boo
 			if match(msgs[i]) {
 				return msgs[i], nil
 			}
+		}
+		if m.waiting != nil {
+			m.waiting()
 		}
 		select {
 		case <-ctx.Done():

@@ -271,6 +271,15 @@ func TestMailCatcherSurvivesRestart(t *testing.T) {
 func TestMailCatcherWaitFor(t *testing.T) {
 	mc := startCatcherT(t, t.TempDir())
 	defer mc.Close()
+	// WaitFor says when it has scanned the messages and waits: only then is
+	// the message sent, so it must be seen as an arrival, not in the scan.
+	waiting := make(chan struct{}, 1)
+	mc.waiting = func() {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	}
 	got := make(chan CaughtMessage, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -281,7 +290,11 @@ func TestMailCatcherWaitFor(t *testing.T) {
 		}
 		close(got)
 	}()
-	time.Sleep(50 * time.Millisecond) // let WaitFor block first
+	select {
+	case <-waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitFor never started waiting")
+	}
 	sendRaw(t, mc, "simple@example.fr", []string{"b@example.fr"}, msgPlain)
 	if c, ok := <-got; !ok || c.Subject != "sans MIME" {
 		t.Fatal("WaitFor did not see the message")
