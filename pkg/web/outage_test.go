@@ -133,6 +133,17 @@ func TestPostgresDownAnswers503ThenRecovers(t *testing.T) {
 			t.Errorf("%s: not the commune's French page:\n%s", r.name, a.body)
 		}
 	}
+	// The commune itself cannot be looked up once its cached entry is gone.
+	e.App.Tenants.Invalidate()
+	if a := do(t, anonymous, "GET", e.URL(host, "/"), "", ""); a.status != http.StatusServiceUnavailable || a.retryAfter == "" ||
+		!strings.Contains(a.body, "momentanément indisponible") {
+		t.Errorf("login page, commune not cached, while PostgreSQL is down: %d, Retry-After %q", a.status, a.retryAfter)
+	}
+	e.App.Tenants.Invalidate()
+	if a := do(t, anonymous, "GET", e.URL(host, "/api/v1/invoices/2017-020-002059"), "", "", "Authorization", "Bearer "+key); a.status != http.StatusServiceUnavailable ||
+		!strings.Contains(a.body, `"code":"unavailable"`) {
+		t.Errorf("API, commune not cached, while PostgreSQL is down: %d %s", a.status, a.body)
+	}
 	if t.Failed() {
 		t.Logf("portal log:\n%s", logs.String())
 	}
