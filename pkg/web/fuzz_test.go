@@ -88,7 +88,13 @@ func bodyRoutes(tb testing.TB, e *apptest.Env, params map[string]string) []fuzzR
 // FuzzRequestBodies sends arbitrary bodies, under every Content-Type, to
 // every public and resident route that takes one (as a logged-in resident)
 // and to the API's (with a valid key), in-process on the real handler and
-// database: whatever the bytes, the portal never answers 5xx.
+// database: whatever the bytes, the portal never answers 5xx. `go test`
+// runs the seeds (every seed body on every route); to fuzz:
+//
+//	go test -run '^$' -fuzz FuzzRequestBodies -fuzztime 10m -fuzzminimizetime 50x -parallel 1 ./pkg/web
+//
+// (each input costs database round trips: the default minimization of up
+// to 60 s per new input would stall the run).
 func FuzzRequestBodies(f *testing.F) {
 	e := apptest.Start(f, apptest.Options{Demo: true})
 	ctx := context.Background()
