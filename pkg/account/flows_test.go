@@ -186,7 +186,7 @@ func TestResetFlow(t *testing.T) {
 	if _, err := e.sess.Load(e.ctx, e.a.ID, sid); !errors.Is(err, ErrSessionNotFound) {
 		t.Fatalf("session survived the reset: %v", err)
 	}
-	if _, _, err := e.svc.UseRemember(e.ctx, e.a.ID, rem); err == nil {
+	if _, _, err := e.svc.UseRemember(e.ctx, e.a, rem); err == nil {
 		t.Fatal("remember-me survived the reset")
 	}
 	if err := e.svc.SetPasswordWithToken(e.ctx, e.a, tok, PurposeReset, "Encore-Un-Autre-42"); !errors.Is(err, ErrTokenInvalid) {
@@ -341,7 +341,7 @@ func TestChangePassword(t *testing.T) {
 	if _, err := e.sess.Load(e.ctx, e.a.ID, other); !errors.Is(err, ErrSessionNotFound) {
 		t.Fatal("other session survived")
 	}
-	if _, _, err := e.svc.UseRemember(e.ctx, e.a.ID, rem); err == nil {
+	if _, _, err := e.svc.UseRemember(e.ctx, e.a, rem); err == nil {
 		t.Fatal("remember-me survived")
 	}
 	if _, err := e.svc.Authenticate(e.ctx, e.a, "demo@demo.fr", "Nouveau-Mot-De-Passe-42", ""); err != nil {

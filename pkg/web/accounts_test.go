@@ -248,6 +248,71 @@ func TestRememberMeRotatesAndReplayRevokes(t *testing.T) {
 	}
 }
 
+// cookieOf returns the value of the named cookie the client holds for u.
+func cookieOf(c *http.Client, u *url.URL, name string) string {
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == name {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// A thief copies the remember-me cookie and uses it first; when the
+// victim's browser later presents the old value, the thief's session must
+// end with everything else, and the resident is told by email.
+func TestStolenRememberMeCookieEndsThiefSession(t *testing.T) {
+	e := apptest.Start(t, apptest.Options{Demo: true})
+	activateWithPassword(t, e, "sistec.localhost", "demo@demo.fr", strongPassword)
+	victim := login(t, e, "sistec.localhost", "demo@demo.fr", strongPassword, true)
+	u, _ := url.Parse(e.URL("sistec.localhost", "/"))
+	stolen := cookieOf(victim, u, "portail_souvenir")
+	if stolen == "" {
+		t.Fatal("no remember-me cookie after login with Se souvenir de moi")
+	}
+	home := e.URL("sistec.localhost", "/accueil")
+
+	thief := e.Client()
+	thief.Jar.SetCookies(u, []*http.Cookie{{Name: "portail_souvenir", Value: stolen}})
+	if res, _ := fetch(t, thief, home); res.StatusCode != http.StatusOK {
+		t.Fatalf("the copied cookie did not open the space: %d", res.StatusCode)
+	}
+	if cookieOf(thief, u, "portail_session") == "" {
+		t.Fatal("the thief got no session cookie")
+	}
+
+	// The victim's browser, its session cookie gone (closed), comes back
+	// with the remember-me value it still holds.
+	returning := e.Client()
+	returning.Jar.SetCookies(u, []*http.Cookie{{Name: "portail_souvenir", Value: stolen}})
+	res, _ := fetch(t, returning, home)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+		t.Fatalf("replayed cookie: %d %s, want a redirect to the login page", res.StatusCode, res.Header.Get("Location"))
+	}
+
+	res, _ = fetch(t, thief, home)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+		t.Fatalf("the thief is still logged in after the replay: %d", res.StatusCode)
+	}
+	if res, _ := fetch(t, victim, home); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the victim's other session survived the replay: %d", res.StatusCode)
+	}
+
+	m := e.WaitMail("demo@demo.fr", "vos sessions ont été fermées")
+	for _, want := range []string{"Bonjour Test SISTEC560,", "a été réutilisé", "toutes vos sessions ont été fermées",
+		"changer votre mot de passe", "Merci de ne pas répondre à ce message."} {
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("email lacks %q:\n%s", want, m.Text)
+		}
+	}
+	if link := apptest.LinkIn(t, m, "http://"); link != e.URL("sistec.localhost", "/") {
+		t.Errorf("link %s, want the login page on the commune's primary host", link)
+	}
+	if !strings.Contains(m.HTML, "MAIRIE DE SISTEC") || !strings.Contains(m.HTML, "toutes vos sessions ont été fermées") {
+		t.Errorf("HTML part not branded or incomplete:\n%s", m.HTML)
+	}
+}
+
 func TestForgedHostNeverReachesEmailedLink(t *testing.T) {
 	e := apptest.Start(t, apptest.Options{Demo: true})
 	activateWithPassword(t, e, "sistec.localhost", "demo@demo.fr", strongPassword)
