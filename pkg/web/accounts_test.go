@@ -1,11 +1,14 @@
 package web_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"portail/pkg/account"
 	"portail/pkg/apptest"
 )
 
@@ -125,7 +128,67 @@ func TestNeutralActivationMessage(t *testing.T) {
 	if bodies[0] != bodies[1] {
 		t.Errorf("neutral mode reveals which address is known:\n%s\n%s", bodies[0], bodies[1])
 	}
+	// Each request queued the same job; the jobs emailed the pending account only.
+	checkAddressRequests(t, e, "activation", "personne@inconnu.fr", "demo@demo.fr")
 	e.WaitMail("demo@demo.fr", "Accès au portail des factures")
+	checkNoMailTo(t, e, "personne@inconnu.fr")
+	_, body := post(t, e.Client(), e.URL("sistec.localhost", "/activation"), url.Values{"email": {"pas une adresse"}})
+	if !strings.Contains(body, "Veuillez saisir une adresse mail valide.") {
+		t.Errorf("invalid address in neutral mode: %s", body)
+	}
+}
+
+// checkAddressRequests waits until the address requests are worked and
+// checks that there is exactly one per address given, of the same kind and
+// with the same arguments but the address.
+func checkAddressRequests(t *testing.T, e *apptest.Env, purpose string, emails ...string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var left int
+		if err := e.App.DB.Get(&left, `SELECT count(*) FROM river_job WHERE kind = $1
+			AND state NOT IN ('completed', 'cancelled', 'discarded')`, account.AddressRequestArgs{}.Kind()); err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d address requests not worked", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var jobs []struct {
+		Args  []byte `db:"args"`
+		State string `db:"state"`
+	}
+	if err := e.App.DB.Select(&jobs, `SELECT args, state FROM river_job WHERE kind = $1 ORDER BY id`, account.AddressRequestArgs{}.Kind()); err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != len(emails) {
+		t.Fatalf("%d address requests for %d addresses", len(jobs), len(emails))
+	}
+	for i, j := range jobs {
+		var args account.AddressRequestArgs
+		if err := json.Unmarshal(j.Args, &args); err != nil {
+			t.Fatal(err)
+		}
+		if j.State != "completed" || args.Email != emails[i] || string(args.Purpose) != purpose {
+			t.Errorf("request %d: %s %+v", i, j.State, args)
+		}
+	}
+}
+
+// checkNoMailTo checks that the SMTP catcher got nothing for addr.
+func checkNoMailTo(t *testing.T, e *apptest.Env, addr string) {
+	t.Helper()
+	for _, m := range e.Mail.Messages() {
+		for _, to := range m.To {
+			if strings.EqualFold(to, addr) {
+				t.Errorf("email %q sent to %s", m.Subject, addr)
+			}
+		}
+	}
 }
 
 func TestTokenIsSingleUseAndDiesWithPasswordChange(t *testing.T) {
@@ -352,6 +415,10 @@ func TestLoginAndForgotAnswerAlikeForUnknownEmails(t *testing.T) {
 	if flash(b1) != flash(b2) || flash(b1) == "" {
 		t.Errorf("forgot-password differs: %q / %q", flash(b1), flash(b2))
 	}
+	// Each request queued the same job; the jobs emailed the known address only.
+	checkAddressRequests(t, e, "reset", "demo@demo.fr", "personne@inconnu.fr")
+	e.WaitMail("demo@demo.fr", "Accès au portail des factures", "/mot-de-passe/")
+	checkNoMailTo(t, e, "personne@inconnu.fr")
 }
 
 func TestThrottlingIgnoresRotatingForwardedFor(t *testing.T) {
