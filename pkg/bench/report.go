@@ -20,6 +20,7 @@ type report struct {
 	imp       importResult
 	sizes     []sizePoint
 	logins    loginsResult
+	enumRows  []enumerationResult
 	stateless *statelessResult
 	notes     []string
 	noisy     []string // scenarios during which other processes used the CPU
@@ -142,6 +143,7 @@ func (rep *report) print(w io.Writer, r *run) {
 			fmt.Sprintf("bound %d × %.0f MiB = %.0f MiB", l.bound, float64(l.memKiB)/1024, float64(l.bound*l.memKiB)/1024), "", "", "", fmt.Sprintf("peak ≤ %d", l.bound),
 			verdict(l.err == "" && l.peak >= 1 && l.peak <= l.bound))
 	}
+	printEnumeration(w, rep.enumRows)
 	if st := rep.stateless; st != nil {
 		fmt.Fprintln(w, line)
 		fmt.Fprintf(w, "stateless   two `portail serve` instances (A, B) behind a round-robin reverse proxy with health checks\n")
