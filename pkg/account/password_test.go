@@ -53,17 +53,16 @@ func TestCheckPasswordLengths(t *testing.T) {
 		{"129 chars", randomPassword(129, 3), PolicyTooLong},
 		{"1025 bytes", randomPassword(1025, 4), PolicyTooLong},
 		{"10^6 chars", randomPassword(1_000_000, 5), PolicyTooLong},
+		// Refused on its size before its content is even read: the invalid
+		// byte at the end would otherwise make it PolicyInvalid.
+		{"10^6 bytes, invalid at the end", randomPassword(1_000_000, 6) + "\xff", PolicyTooLong},
 		{"invalid UTF-8", "abc\xffdefghij", PolicyInvalid},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			start := time.Now()
 			got := policyReason(t, CheckPassword(c.pw, 8, ctxWords...))
 			if got != c.want {
 				t.Fatalf("CheckPassword(%d bytes) = %q, want %q", len(c.pw), got, c.want)
-			}
-			if c.name == "10^6 chars" && time.Since(start) > 100*time.Millisecond {
-				t.Fatalf("a 1 MB password took %s: it must be refused before any work", time.Since(start))
 			}
 		})
 	}
