@@ -57,7 +57,7 @@ SELECT tenant_id, id, external_ref, display_name, email, status, paperless,
 SELECT count(*) FROM invoices
 	WHERE tenant_id = :t AND account_id = :a AND status = ANY ('{unpaid}'::text[]);
 SELECT ` + invoiceColumns + ` FROM invoices
-	WHERE tenant_id = :t AND account_id = :a AND status = ANY ('{unpaid}'::text[])
+	WHERE tenant_id = :t AND account_id = :a AND status = 'unpaid'
 	ORDER BY issued_on DESC, id DESC
 	LIMIT 20 OFFSET 0;
 `

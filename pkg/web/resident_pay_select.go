@@ -124,7 +124,7 @@ func (s *Server) renderPaySelect(c *gin.Context, t *tenant.Tenant, accountID int
 	}
 	for _, o := range offers {
 		row := payRow{Offer: o, Selected: slices.Contains(selected, o.ID)}
-		if o.Payable || row.Selected {
+		if o.Payable { // held by an attempt: shown with the reason, not selectable
 			row.ToggleURL = toggleURL(selected, page, o.ID)
 		}
 		d.Rows = append(d.Rows, row)
