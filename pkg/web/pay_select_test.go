@@ -316,3 +316,30 @@ func TestInvoicePageSaysWhyItCannotBePaid(t *testing.T) {
 		t.Errorf("suspended commune: selection page offers invoices (%d statements)", len(queries))
 	}
 }
+
+func TestMesPaiementsIsPaginated(t *testing.T) {
+	e := apptest.Start(t, apptest.Options{Demo: true})
+	activateWithPassword(t, e, "sistec.localhost", "demo@demo.fr", strongPassword)
+	c := login(t, e, "sistec.localhost", "demo@demo.fr", strongPassword, false)
+	// 25 abandoned attempts, one a day.
+	if _, err := e.App.DB.Exec(`INSERT INTO payments (tenant_id, account_id, refdet, id_op, mode, amount_cents, email, status,
+			created_at, resolved_at, resolved_by, resultrans)
+		SELECT a.tenant_id, a.id, 'ABANDON' || lpad(g::text, 6, '0'), 'op-' || g, 'ws', 1000 + g, a.email, 'cancelled',
+			timestamptz '2026-01-01 10:00+01' + g * interval '1 day', timestamptz '2026-01-01 10:05+01' + g * interval '1 day', 'notification', 'A'
+		FROM accounts a, generate_series(1, 25) g WHERE a.email = 'demo@demo.fr'`); err != nil {
+		t.Fatal(err)
+	}
+	rows := func(body string) int { return strings.Count(body, `<td class="num">`) }
+	_, page1 := fetch(t, c, e.URL("sistec.localhost", "/paiements"))
+	if rows(page1) != 20 || !strings.Contains(page1, "Page 1 sur 2") || !strings.Contains(page1, "10,25 €") || strings.Contains(page1, "10,05 €") {
+		t.Fatalf("page 1: %d rows, or not the most recent first", rows(page1))
+	}
+	next := nextRe.FindStringSubmatch(page1)
+	if next == nil {
+		t.Fatal("no next page link")
+	}
+	_, page2 := fetch(t, c, e.URL("sistec.localhost", html.UnescapeString(next[1])))
+	if rows(page2) != 5 || !strings.Contains(page2, "Page 2 sur 2") || !strings.Contains(page2, "10,01 €") {
+		t.Fatalf("page 2: %d rows", rows(page2))
+	}
+}
