@@ -206,8 +206,9 @@ func TestSelectionPageOfResidentWith10000UnpaidInvoices(t *testing.T) {
 		!strings.Contains(body, "Montant à régler <strong>"+b.amount(t, ids[:10]...)+"</strong>") {
 		t.Fatal("a selection above the batch maximum is not cut to it")
 	}
-	status, _, queries = b.get(t, "/paiement/informations?facture="+strings.Join(ids, "&facture="))
-	if status != http.StatusConflict || len(queries) > 8 {
+	status, body, queries = b.get(t, "/paiement/informations?facture="+strings.Join(ids, "&facture="))
+	if status != http.StatusConflict || len(queries) > 8 || !strings.Contains(body, "Vous pouvez régler au plus 10 factures en un seul paiement.") ||
+		!strings.Contains(body, "Nombre de factures <strong>10</strong>") {
 		t.Fatalf("information page for 60 invoices: %d, %d statements", status, len(queries))
 	}
 }

@@ -95,6 +95,8 @@ func (s *Server) paySelect(c *gin.Context) {
 func (s *Server) renderPaySelect(c *gin.Context, t *tenant.Tenant, accountID int64, selected []int64, page int, flashes []view.Flash, status int) {
 	ctx := c.Request.Context()
 	page = max(page, 1)
+	// A refused selection above the commune's maximum comes back cut to it.
+	selected = selected[:min(len(selected), payment.BatchLimit(t))]
 	judged, err := s.Payments.Judged(ctx, t, accountID, selected)
 	if err != nil {
 		s.fail(c, err)
