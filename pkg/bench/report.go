@@ -22,6 +22,7 @@ type report struct {
 	logins    loginsResult
 	enumRows  []enumerationResult
 	stateless *statelessResult
+	heavy     []heavyRow // a resident with 10,000 unpaid invoices (heavy.go)
 	notes     []string
 	noisy     []string // scenarios during which other processes used the CPU
 	failure   string
@@ -113,6 +114,7 @@ func (rep *report) print(w io.Writer, r *run) {
 			clip(row.ceil.label, 27), rate, p99, ratio, target, verdict(ok))
 	}
 	fmt.Fprintln(w, line)
+	rep.printHeavy(w, line, r.o.Clients)
 	if rep.imp.bigLines > 0 {
 		i := rep.imp
 		fmt.Fprintf(w, "%-14s %-27s %7s %8.0f %-55s │ %-27s %8.0f %8s %6.2f │ %-27s %s\n",

@@ -152,6 +152,11 @@ func (r *run) do(ctx context.Context) error {
 		}
 	}
 
+	// A resident with 10,000 unpaid invoices, beside the ordinary ones.
+	if err := r.heavyRows(ctx, srv, sd, base, rs); err != nil {
+		return err
+	}
+
 	// PayFiP returns: one paid attempt per resident, then the browser
 	// returns (the first one resolves the attempt by SOAP, the others are
 	// replays, as when a payer reloads the result page).

@@ -39,8 +39,8 @@ func TestWSHappyPath(t *testing.T) {
 	if stored.Status != StatusPending || stored.IdOp != a.IdOp || stored.AmountCents != 24311 || stored.Mode != payfip.ModeWS {
 		t.Fatalf("stored attempt: %+v", stored)
 	}
-	if p, err := e.svc.PendingFor(e.ctx, ten.ID, acc, inv); err != nil || p == nil || p.ID != a.ID {
-		t.Fatalf("PendingFor: %+v, %v", p, err)
+	if v, err := e.svc.Verdict(e.ctx, ten, acc, inv); err != nil || v.Payable || v.Reason != ReasonPending {
+		t.Fatalf("verdict while pending: %+v, %v", v, err)
 	}
 	sp, ok := e.sim.Payment(a.IdOp)
 	if !ok || sp.Montant != 24311 || sp.NumCli != "004200" || sp.Mel != "support@sistec.fr" ||
@@ -106,8 +106,8 @@ func TestWSHappyPath(t *testing.T) {
 	if err != nil || changedAgain || again.Status != StatusPaid {
 		t.Fatalf("replay: %+v %v %v", again, changedAgain, err)
 	}
-	if p, err := e.svc.PendingFor(e.ctx, ten.ID, acc, inv); err != nil || p != nil {
-		t.Fatalf("PendingFor after payment: %+v, %v", p, err)
+	if v, err := e.svc.Verdict(e.ctx, ten, acc, inv); err != nil || v.Reason != invoice.ReasonPaid {
+		t.Fatalf("verdict after payment: %+v, %v", v, err)
 	}
 	if f, err := e.svc.ForInvoice(e.ctx, ten.ID, acc, inv); err != nil || f.ID != a.ID {
 		t.Fatalf("ForInvoice: %+v %v", f, err)
@@ -181,14 +181,14 @@ func TestRefusedCardThenRetryDelay(t *testing.T) {
 	if r.Reason != "Vous pourrez effectuer une nouvelle tentative à partir de 15h42." || !r.RetryAt.Equal(want) {
 		t.Fatalf("refusal %q at %v", r.Reason, r.RetryAt)
 	}
-	if at, wait := e.svc.RetryAt(e.ctx, ten.ID, acc, inv); !wait || !at.Equal(want) {
-		t.Fatalf("RetryAt %v %v", at, wait)
+	if v, err := e.svc.Verdict(e.ctx, ten, acc, inv); err != nil || v.Payable || !v.RetryAt.Equal(want) || v.Reason != r.Reason {
+		t.Fatalf("verdict %+v %v", v, err)
 	}
 	e.clock.Set(parisTime(2026, 11, 26, 15, 41, 59))
 	e.refused(ten, acc, inv)
 	e.clock.Set(want)
-	if _, wait := e.svc.RetryAt(e.ctx, ten.ID, acc, inv); wait {
-		t.Fatal("still waiting at 15h42")
+	if v, err := e.svc.Verdict(e.ctx, ten, acc, inv); err != nil || !v.Payable {
+		t.Fatalf("still waiting at 15h42: %+v %v", v, err)
 	}
 	b, redirect := e.start(ten, acc, inv)
 	e.pay(redirect, "Payer par carte bancaire", true)
@@ -619,11 +619,8 @@ func TestPayFiPFaultsLeaveInvoicesFree(t *testing.T) {
 			if st.Status != "error" || st.ResolvedBy != "start" || st.IdOp != nil || st.Msg == "" {
 				t.Fatalf("failed attempt %+v", st)
 			}
-			if p, _ := e.svc.PendingFor(e.ctx, ten.ID, acc, inv); p != nil {
-				t.Fatal("invoice still in a pending attempt")
-			}
-			if _, wait := e.svc.RetryAt(e.ctx, ten.ID, acc, inv); wait {
-				t.Fatal("retry delay after a technical failure")
+			if v, err := e.svc.Verdict(e.ctx, ten, acc, inv); err != nil || !v.Payable {
+				t.Fatalf("not payable after a technical failure (pending or retry delay): %+v %v", v, err)
 			}
 			b, redirect := e.start(ten, acc, inv)
 			e.pay(redirect, "Payer par carte bancaire", true)
@@ -694,8 +691,8 @@ func TestBatchRules(t *testing.T) {
 			t.Fatalf("invoice %d %+v", id, iv)
 		}
 	}
-	list, err := e.svc.ListForAccount(e.ctx, ten.ID, acc)
-	if err != nil || len(list) != 1 || len(list[0].Invoices) != 3 ||
+	list, total, err := e.svc.ListForAccount(e.ctx, ten.ID, acc, 1, 20)
+	if err != nil || len(list) != 1 || total != 1 || len(list[0].Invoices) != 3 ||
 		strings.Join(list[0].Numbers(), ",") != "2017-020-002059,2017-020-002060,2017-020-002061" {
 		t.Fatalf("list %+v %v", list, err)
 	}
