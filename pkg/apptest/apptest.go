@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"portail/pkg/app"
 	"portail/pkg/blob"
 	"portail/pkg/config"
@@ -44,6 +46,9 @@ type Options struct {
 	Config func(*config.Config)
 	Now    func() time.Time
 	Demo   bool // load tenants/*/demo (payers, invoices)
+	// DB is the fresh database to run on (e.g. dbtest.NewCounted's, to
+	// count a page's queries); nil: dbtest.New.
+	DB *sqlx.DB
 	// Log receives the portal's log (text format, debug level) when set,
 	// for tests of what is logged; PORTAIL_TEST_LOG=1 shows it on stderr.
 	Log io.Writer
@@ -59,7 +64,10 @@ func RepoDir() string {
 func Start(t testing.TB, o Options) *Env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	d := dbtest.New(t)
+	d := o.DB
+	if d == nil {
+		d = dbtest.New(t)
+	}
 	dir := t.TempDir()
 
 	s3, err := devenv.StartS3(filepath.Join(dir, "s3"), "127.0.0.1:0")

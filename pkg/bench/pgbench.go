@@ -20,7 +20,7 @@ import (
 
 // The SQL each page runs, copied from the stores (account.Sessions.Load,
 // account.Service.Get, invoice.Store.Counts/List/Get, payment.Service
-// PendingFor/RetryAt/Get, payment.ResolveWS), as pgbench scripts. Each
+// Verdict/Get, payment.ResolveWS), as pgbench scripts. Each
 // transaction first picks a random resident (and invoice) from the bench's
 // tables: one indexed read more than the page does.
 const (
@@ -57,22 +57,22 @@ SELECT tenant_id, id, external_ref, display_name, email, status, paperless,
 SELECT count(*) FROM invoices
 	WHERE tenant_id = :t AND account_id = :a AND status = ANY ('{unpaid}'::text[]);
 SELECT ` + invoiceColumns + ` FROM invoices
-	WHERE tenant_id = :t AND account_id = :a AND status = ANY ('{unpaid}'::text[])
+	WHERE tenant_id = :t AND account_id = :a AND status = 'unpaid'
 	ORDER BY issued_on DESC, id DESC
 	LIMIT 20 OFFSET 0;
 `
-	scriptDetail = pickPage + sqlResident + sqlInvoiceGet + `SELECT ` + attemptColumns + ` FROM payments p
-	WHERE p.tenant_id = :t AND p.account_id = :a AND p.status = 'pending'
-	AND EXISTS (SELECT 1 FROM payment_invoices pi
-	            WHERE pi.tenant_id = p.tenant_id AND pi.payment_id = p.id AND pi.invoice_id = :i);
-SELECT (SELECT max(p.resolved_at) FROM payments p
-	        JOIN payment_invoices pi ON pi.tenant_id = p.tenant_id AND pi.payment_id = p.id
-	        JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
-	        WHERE p.tenant_id = t.id AND i.account_id = :a AND pi.invoice_id = :i
-	          AND p.status IN ('refused', 'cancelled', 'expired', 'error')
-	          AND (p.mode = 'classic' OR p.id_op IS NOT NULL)) AS last,
-	       t.payfip_retry_minutes AS minutes
-	FROM tenants t WHERE t.id = :t;
+	scriptDetail = pickPage + sqlResident + sqlInvoiceGet + `SELECT i.tenant_id, i.id, i.account_id, i.number, i.object, i.issued_on,
+	i.due_on, i.amount_cents, i.status, i.paid_at, i.paid_how, i.direct_debit, i.payment_suspended, i.declared_paid_at,
+	i.pdf_key, i.pdf_sha256, i.pdf_size, i.import_batch_id, i.created_at, i.updated_at,
+	EXISTS (SELECT 1 FROM payment_invoices pi
+	        WHERE pi.tenant_id = i.tenant_id AND pi.invoice_id = i.id AND pi.status = 'pending') AS pending,
+	(SELECT max(p.resolved_at) FROM payment_invoices pi
+	 JOIN payments p ON p.tenant_id = pi.tenant_id AND p.id = pi.payment_id
+	 WHERE pi.tenant_id = i.tenant_id AND pi.invoice_id = i.id AND p.status IN ('refused', 'cancelled', 'expired', 'error')
+	   AND (p.mode = 'classic' OR p.id_op IS NOT NULL)) AS last_failure_at
+	FROM invoices i
+	WHERE i.tenant_id = :t AND i.account_id = :a AND i.id = ANY (ARRAY[:i]::bigint[])
+	ORDER BY i.id;
 `
 	scriptPDF    = pickPage + sqlResident + sqlInvoiceGet
 	scriptReturn = pickReturn + sqlResident + `SELECT ` + attemptColumns + ` FROM payments p

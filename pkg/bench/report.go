@@ -20,7 +20,9 @@ type report struct {
 	imp       importResult
 	sizes     []sizePoint
 	logins    loginsResult
+	enumRows  []enumerationResult
 	stateless *statelessResult
+	heavy     []heavyRow // a resident with 10,000 unpaid invoices (heavy.go)
 	notes     []string
 	noisy     []string // scenarios during which other processes used the CPU
 	failure   string
@@ -112,6 +114,7 @@ func (rep *report) print(w io.Writer, r *run) {
 			clip(row.ceil.label, 27), rate, p99, ratio, target, verdict(ok))
 	}
 	fmt.Fprintln(w, line)
+	rep.printHeavy(w, line, r.o.Clients)
 	if rep.imp.bigLines > 0 {
 		i := rep.imp
 		fmt.Fprintf(w, "%-14s %-27s %7s %8.0f %-55s │ %-27s %8.0f %8s %6.2f │ %-27s %s\n",
@@ -142,6 +145,7 @@ func (rep *report) print(w io.Writer, r *run) {
 			fmt.Sprintf("bound %d × %.0f MiB = %.0f MiB", l.bound, float64(l.memKiB)/1024, float64(l.bound*l.memKiB)/1024), "", "", "", fmt.Sprintf("peak ≤ %d", l.bound),
 			verdict(l.err == "" && l.peak >= 1 && l.peak <= l.bound))
 	}
+	printEnumeration(w, rep.enumRows)
 	if st := rep.stateless; st != nil {
 		fmt.Fprintln(w, line)
 		fmt.Fprintf(w, "stateless   two `portail serve` instances (A, B) behind a round-robin reverse proxy with health checks\n")

@@ -57,6 +57,9 @@ func (r *run) do(ctx context.Context) error {
 	if err := sd.payers(ctx); err != nil {
 		return err
 	}
+	if err := r.prepareEnumeration(ctx, sd); err != nil {
+		return err
+	}
 	r.rep.data = fmt.Sprintf("%d communes, %s accounts, %s invoices", o.Communes, num(o.Accounts), num(o.Invoices))
 	if o.Large > 0 {
 		r.rep.data += fmt.Sprintf(" (then %s for the flat-cost check)", num(o.Large))
@@ -149,6 +152,11 @@ func (r *run) do(ctx context.Context) error {
 		}
 	}
 
+	// A resident with 10,000 unpaid invoices, beside the ordinary ones.
+	if err := r.heavyRows(ctx, srv, sd, base, rs); err != nil {
+		return err
+	}
+
 	// PayFiP returns: one paid attempt per resident, then the browser
 	// returns (the first one resolves the attempt by SOAP, the others are
 	// replays, as when a payer reloads the result page).
@@ -204,6 +212,11 @@ func (r *run) do(ctx context.Context) error {
 		r.rep.logins.memKiB, _ = strconv.Atoi(m[1])
 	}
 	r.rep.logins.rss = m.peakRSS
+
+	// Known and unknown addresses, timed one request at a time.
+	if err := r.enumeration(ctx, srv, sd); err != nil {
+		return err
+	}
 
 	if o.Profile != "" {
 		if err := r.profile(ctx, a, rs); err != nil {

@@ -65,8 +65,8 @@ func TestImportManualInvoice(t *testing.T) {
 	if len(f.blobs.objects) != 1 {
 		t.Fatalf("PDF of a number not in the file stored: %v", f.blobs.objects)
 	}
-	if ok, reason := Payability(inv, f.t); !ok {
-		t.Fatalf("not payable: %s", reason)
+	if inv.Status != StatusUnpaid || inv.DirectDebit || inv.PaymentSuspended {
+		t.Fatalf("imported as %s, direct debit %v, suspended %v", inv.Status, inv.DirectDebit, inv.PaymentSuspended)
 	}
 	counts, err := f.store.Counts(f.ctx, f.t.ID, acc)
 	if err != nil || counts[StatusUnpaid] != 1 || counts[StatusPaid] != 0 || counts[StatusTreasury] != 0 {

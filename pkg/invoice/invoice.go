@@ -1,6 +1,6 @@
 // Package invoice holds the communes' invoices: the model, the resident's
-// queries, the payability rules of the user manual, and the import of the
-// billing software's files (CSV + ZIP of PDFs).
+// queries, and the import of the billing software's files (CSV + ZIP of
+// PDFs). Whether an invoice can be paid now is the payment package's rule.
 //
 // Every query takes the tenant id, and the resident's ones the account id,
 // as parameters that callers take from the resolved request context and the
@@ -20,7 +20,6 @@ import (
 	"github.com/lib/pq"
 
 	"portail/pkg/blob"
-	"portail/pkg/tenant"
 )
 
 // Status is the official state of an invoice, set by the commune.
@@ -99,6 +98,16 @@ const invoiceColumns = `tenant_id, id, account_id, number, object, issued_on, du
 	status, paid_at, paid_how, direct_debit, payment_suspended, declared_paid_at,
 	pdf_key, pdf_sha256, pdf_size, import_batch_id, created_at, updated_at`
 
+// Columns lists the columns an Invoice scans, qualified by alias (e.g.
+// "i"), for queries that join invoices with other tables.
+func Columns(alias string) string {
+	fields := strings.Split(invoiceColumns, ",")
+	for i, f := range fields {
+		fields[i] = alias + "." + strings.TrimSpace(f)
+	}
+	return strings.Join(fields, ", ")
+}
+
 // Errors of the resident's queries.
 var (
 	// ErrNotFound is returned for an invoice that does not exist or belongs
@@ -168,13 +177,20 @@ func (s *Store) List(ctx context.Context, tenantID, accountID int64, f Filter, p
 		return []Invoice{}, total, nil
 	}
 	offset := int64(page-1) * int64(perPage)
+	// One status (every tab of the page) is an equality, so that the index
+	// gives the order: with "= ANY" PostgreSQL sorts all the account's
+	// invoices of that status for each page (10,000 for some residents).
+	statusCond, statusArg := "status = ANY ($3::text[])", any(pq.Array(statuses))
+	if len(statuses) == 1 {
+		statusCond, statusArg = "status = $3", statuses[0]
+	}
 	invs := []Invoice{}
 	err := s.DB.SelectContext(ctx, &invs, `
 		SELECT `+invoiceColumns+` FROM invoices
-		WHERE tenant_id = $1 AND account_id = $2 AND status = ANY ($3::text[])
+		WHERE tenant_id = $1 AND account_id = $2 AND `+statusCond+`
 		ORDER BY issued_on DESC, id DESC
 		LIMIT $4 OFFSET $5`,
-		tenantID, accountID, pq.Array(statuses), perPage, offset)
+		tenantID, accountID, statusArg, perPage, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("invoice: list: %w", err)
 	}
@@ -255,7 +271,8 @@ func (s *Store) MarkDeclaredPaid(ctx context.Context, tenantID, accountID, invoi
 	return nil
 }
 
-// Reasons an invoice cannot be paid online, as the resident reads them.
+// Reasons an invoice cannot be paid online, as the resident reads them
+// (the payment package's payability rule gives them).
 const (
 	ReasonPaid        = "Cette facture est déjà réglée."
 	ReasonCancelled   = "Cette facture a été annulée."
@@ -264,40 +281,6 @@ const (
 	ReasonSuspended   = "Le paiement a été temporairement suspendu."
 	ReasonUnavailable = "Le paiement en ligne n'est pas disponible pour le moment."
 )
-
-// Payability tells whether the resident may pay inv online now, and if not,
-// why, with the user manual's words. Payment attempts in progress and the
-// retry delay after a failed attempt are the payment package's to add.
-func Payability(inv Invoice, t *tenant.Tenant) (ok bool, reason string) {
-	switch inv.Status {
-	case StatusPaid:
-		return false, ReasonPaid
-	case StatusCancelled:
-		return false, ReasonCancelled
-	case StatusTreasury:
-		return false, ReasonTreasury
-	}
-	if inv.DirectDebit {
-		return false, ReasonDirectDebit
-	}
-	if t == nil || !t.Active() {
-		return false, ReasonUnavailable
-	}
-	if inv.PaymentSuspended || t.PaymentsSuspended {
-		return false, ReasonSuspended
-	}
-	minCents := t.PayFiPMinCents
-	if minCents <= 0 {
-		minCents = 100 // PayFiP refuses less than 1 €
-	}
-	if inv.AmountCents < minCents {
-		return false, fmt.Sprintf("Le montant de cette facture est inférieur à %s : elle ne peut pas être réglée en ligne.", FormatAmount(minCents))
-	}
-	if t.PayFiPMaxCents > 0 && inv.AmountCents > t.PayFiPMaxCents {
-		return false, fmt.Sprintf("Le montant de cette facture dépasse %s : elle ne peut pas être réglée en ligne.", FormatAmount(t.PayFiPMaxCents))
-	}
-	return true, ""
-}
 
 // PDFKey is where the PDF of invoice number of tenantID with the given
 // SHA-256 is stored: tenant-prefixed and content-addressed, so a key is never

@@ -166,9 +166,6 @@ func TestMarkDeclaredPaid(t *testing.T) {
 	if got.DeclaredPaidAt == nil || got.Status != StatusUnpaid {
 		t.Fatalf("after marking: %+v", got)
 	}
-	if ok, _ := Payability(got, f.t); !ok {
-		t.Fatal("the resident's marker changed payability")
-	}
 	first := *got.DeclaredPaidAt
 	if err := f.store.MarkDeclaredPaid(f.ctx, f.t.ID, acc, u.ID, true); err != nil {
 		t.Fatal(err)
@@ -193,46 +190,6 @@ func TestMarkDeclaredPaid(t *testing.T) {
 	}
 	if err := f.store.MarkDeclaredPaid(f.ctx, f.t.ID, acc, 999999, true); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown: %v", err)
-	}
-}
-
-func TestPayability(t *testing.T) {
-	tn := &tenant.Tenant{ID: 1, Status: "active", PayFiPMinCents: 100, PayFiPMaxCents: 10000000}
-	base := Invoice{TenantID: 1, Status: StatusUnpaid, AmountCents: 24311}
-	with := func(fn func(*Invoice)) Invoice { inv := base; fn(&inv); return inv }
-	cases := []struct {
-		name   string
-		inv    Invoice
-		t      func(tenant.Tenant) tenant.Tenant
-		ok     bool
-		reason string
-	}{
-		{"payable", base, nil, true, ""},
-		{"paid", with(func(i *Invoice) { i.Status = StatusPaid }), nil, false, "Cette facture est déjà réglée."},
-		{"cancelled", with(func(i *Invoice) { i.Status = StatusCancelled }), nil, false, "annulée"},
-		{"treasury", with(func(i *Invoice) { i.Status = StatusTreasury }), nil, false, "transmise en trésorerie"},
-		{"direct debit", with(func(i *Invoice) { i.DirectDebit = true }), nil, false, "Ma facture est en prélèvement automatique."},
-		{"suspended invoice", with(func(i *Invoice) { i.PaymentSuspended = true }), nil, false, "Le paiement a été temporairement suspendu."},
-		{"suspended commune", base, func(t tenant.Tenant) tenant.Tenant { t.PaymentsSuspended = true; return t }, false, "Le paiement a été temporairement suspendu."},
-		{"below 1 €", with(func(i *Invoice) { i.AmountCents = 99 }), nil, false, "inférieur à 1,00 €"},
-		{"exactly 1 €", with(func(i *Invoice) { i.AmountCents = 100 }), nil, true, ""},
-		{"zero", with(func(i *Invoice) { i.AmountCents = 0 }), nil, false, "inférieur à 1,00 €"},
-		{"above the maximum", with(func(i *Invoice) { i.AmountCents = 10000001 }), nil, false, "dépasse 100 000,00 €"},
-		{"suspended tenant", base, func(t tenant.Tenant) tenant.Tenant { t.Status = "suspended"; return t }, false, "pas disponible"},
-		{"default minimum", with(func(i *Invoice) { i.AmountCents = 50 }), func(t tenant.Tenant) tenant.Tenant { t.PayFiPMinCents = 0; return t }, false, "inférieur à 1,00 €"},
-	}
-	for _, c := range cases {
-		tt := *tn
-		if c.t != nil {
-			tt = c.t(tt)
-		}
-		ok, reason := Payability(c.inv, &tt)
-		if ok != c.ok || !strings.Contains(reason, c.reason) || (c.ok && reason != "") {
-			t.Errorf("%s: %v %q", c.name, ok, reason)
-		}
-	}
-	if ok, _ := Payability(base, nil); ok {
-		t.Error("payable without tenant")
 	}
 }
 

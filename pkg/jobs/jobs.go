@@ -19,8 +19,9 @@ type Client = river.Client[*sql.Tx]
 // Options tunes the client. A nil Workers gives an insert-only client.
 type Options struct {
 	Workers      *river.Workers
-	Concurrency  int           // workers of the default queue (default 10)
-	PollInterval time.Duration // how often to look for new jobs (default 1s; tests use less)
+	Concurrency  int            // workers of the default queue (default 10)
+	Queues       map[string]int // other queues and their workers, besides the default one
+	PollInterval time.Duration  // how often to look for new jobs (default 1s; tests use less)
 	Periodic     []*river.PeriodicJob
 	Logger       *slog.Logger
 }
@@ -38,6 +39,9 @@ func New(d *sqlx.DB, o Options) (*Client, error) {
 		}
 		cfg.Workers = o.Workers
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: conc}}
+		for name, n := range o.Queues {
+			cfg.Queues[name] = river.QueueConfig{MaxWorkers: max(n, 1)}
+		}
 		cfg.FetchPollInterval = o.PollInterval
 		if o.PollInterval > 0 && o.PollInterval < river.FetchPollIntervalDefault {
 			cfg.FetchCooldown = o.PollInterval

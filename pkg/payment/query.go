@@ -2,49 +2,12 @@ package payment
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/lib/pq"
+
+	"portail/pkg/payfip"
 )
-
-// RetryAt tells whether the resident must wait before paying invoiceID
-// again after a failed attempt, and until when (rounded up to the minute,
-// as shown by RetryReason). It is for display: Start enforces the delay
-// itself, so on a database error it answers false.
-func (s *Service) RetryAt(ctx context.Context, tenantID, accountID, invoiceID int64) (time.Time, bool) {
-	var row struct {
-		Last    *time.Time `db:"last"`
-		Minutes int        `db:"minutes"`
-	}
-	err := s.DB.GetContext(ctx, &row, `
-		SELECT (SELECT max(p.resolved_at) FROM payments p
-		        JOIN payment_invoices pi ON pi.tenant_id = p.tenant_id AND pi.payment_id = p.id
-		        JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
-		        WHERE p.tenant_id = t.id AND i.account_id = $2 AND pi.invoice_id = $3
-		          AND `+retryCondition+`) AS last,
-		       t.payfip_retry_minutes AS minutes
-		FROM tenants t WHERE t.id = $1`, tenantID, accountID, invoiceID)
-	if err != nil {
-		s.log().Warn("payment: retry time", "tenant_id", tenantID, "invoice_id", invoiceID, "err", err)
-		return time.Time{}, false
-	}
-	return retryAt(row.Last, time.Duration(row.Minutes)*time.Minute, s.now())
-}
-
-// PendingFor returns the account's attempt in progress for invoiceID, or
-// nil when there is none.
-func (s *Service) PendingFor(ctx context.Context, tenantID, accountID, invoiceID int64) (*Attempt, error) {
-	a, err := getAttempt(ctx, s.DB, `p.tenant_id = $1 AND p.account_id = $2 AND p.status = 'pending'
-		AND EXISTS (SELECT 1 FROM payment_invoices pi
-		            WHERE pi.tenant_id = p.tenant_id AND pi.payment_id = p.id AND pi.invoice_id = $3)`,
-		tenantID, accountID, invoiceID)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil
-	}
-	return a, err
-}
 
 // Get returns one of the account's attempts with its invoices; ErrNotFound
 // for another account's or tenant's.
@@ -60,18 +23,48 @@ func (s *Service) Get(ctx context.Context, tenantID, accountID, paymentID int64)
 	return &out[0], nil
 }
 
-// ListForAccount returns the account's attempts, most recent first, with
-// their invoices ("Mes paiements").
-func (s *Service) ListForAccount(ctx context.Context, tenantID, accountID int64) ([]AttemptWithInvoices, error) {
+// GetByRefDet is Get by the refdet PayFiP echoes (the classic return page):
+// the account's attempt only, ErrNotFound for anyone else's.
+func (s *Service) GetByRefDet(ctx context.Context, tenantID, accountID int64, refdet string) (*AttemptWithInvoices, error) {
+	if !payfip.ValidRefDet(refdet) {
+		return nil, ErrNotFound
+	}
+	a, err := getAttempt(ctx, s.DB, `p.tenant_id = $1 AND p.account_id = $2 AND p.refdet = $3`, tenantID, accountID, refdet)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.withInvoices(ctx, tenantID, []Attempt{*a})
+	if err != nil {
+		return nil, err
+	}
+	return &out[0], nil
+}
+
+// ListForAccount returns one page (1-based) of the account's attempts,
+// most recent first, with their invoices ("Mes paiements"), and how many
+// attempts the account has.
+func (s *Service) ListForAccount(ctx context.Context, tenantID, accountID int64, page, perPage int) ([]AttemptWithInvoices, int, error) {
+	perPage = max(perPage, 1)
+	var total int
+	err := s.DB.GetContext(ctx, &total, `SELECT count(*) FROM payments WHERE tenant_id = $1 AND account_id = $2`, tenantID, accountID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("payment: list: %w", err)
+	}
+	offset := int64(max(page, 1)-1) * int64(perPage)
+	if total == 0 || offset >= int64(total) {
+		return []AttemptWithInvoices{}, total, nil
+	}
 	var as []Attempt
-	err := s.DB.SelectContext(ctx, &as, `
+	err = s.DB.SelectContext(ctx, &as, `
 		SELECT `+attemptColumns+` FROM payments p
 		WHERE p.tenant_id = $1 AND p.account_id = $2
-		ORDER BY p.created_at DESC, p.id DESC`, tenantID, accountID)
+		ORDER BY p.created_at DESC, p.id DESC
+		LIMIT $3 OFFSET $4`, tenantID, accountID, perPage, offset)
 	if err != nil {
-		return nil, fmt.Errorf("payment: list: %w", err)
+		return nil, 0, fmt.Errorf("payment: list: %w", err)
 	}
-	return s.withInvoices(ctx, tenantID, as)
+	out, err := s.withInvoices(ctx, tenantID, as)
+	return out, total, err
 }
 
 // ForInvoice returns the paid attempt that settled invoiceID (the first

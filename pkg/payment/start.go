@@ -13,7 +13,6 @@ import (
 	"github.com/lib/pq"
 
 	"portail/pkg/db"
-	"portail/pkg/invoice"
 	"portail/pkg/payfip"
 	"portail/pkg/tenant"
 )
@@ -22,7 +21,8 @@ import (
 // the URL to send the browser to (same window). tenant and accountID come
 // from the host and the session; an invoice of another account or tenant is
 // ErrNotFound. A payment that may not start is a *RefusedError whose Reason
-// is for the resident; a PayFiP failure in WS mode is an *UnavailableError.
+// is for the resident; a PayFiP failure in WS mode, or a classic commune
+// without PayFiP's callback networks, is an *UnavailableError.
 //
 // The attempt is committed, pending, before PayFiP is called or the URL
 // returned, so every result that may come back finds it.
@@ -41,23 +41,16 @@ func (s *Service) Start(ctx context.Context, t *tenant.Tenant, accountID int64, 
 	if mode == payfip.ModeWS && client == nil {
 		return nil, "", errors.New("payment: start: no PayFiP client configured")
 	}
-	ids := slices.Clone(invoiceIDs)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	if len(ids) == 0 {
-		return nil, "", &RefusedError{Reason: ReasonNoSelection}
+	if mode == payfip.ModeClassic && len(s.CallbackNetworks(t)) == 0 {
+		// PayFiP's result could never be applied: the resident would pay
+		// and the invoice stay unpaid. `serve` refuses this configuration;
+		// this covers a commune switched to classic while running.
+		s.log().Error("payment: classic commune without PayFiP callback networks", "tenant", t.Slug)
+		return nil, "", &UnavailableError{Message: MessageUnavailable, Err: ErrNoCallbackNetworks}
 	}
-	if !t.Active() {
-		return nil, "", &RefusedError{Reason: invoice.ReasonUnavailable}
-	}
-	if t.PaymentsSuspended {
-		return nil, "", &RefusedError{Reason: invoice.ReasonSuspended}
-	}
-	if len(ids) > 1 && (!t.BatchAllowed || t.BatchMax <= 1) {
-		return nil, "", &RefusedError{Reason: ReasonBatchNotAllowed}
-	}
-	if batchMax := max(t.BatchMax, 1); len(ids) > batchMax {
-		return nil, "", &RefusedError{Reason: fmt.Sprintf("Vous pouvez régler au plus %d factures en un seul paiement.", batchMax)}
+	ids, err := selection(t, invoiceIDs)
+	if err != nil {
+		return nil, "", err
 	}
 
 	now := s.now()
@@ -80,37 +73,25 @@ func (s *Service) Start(ctx context.Context, t *tenant.Tenant, accountID int64, 
 			return fmt.Errorf("payment: start: account: %w", err)
 		}
 
-		// The lock: two tabs (or a tab and staff) serialise here, and the
-		// second one then sees the first one's committed attempt.
-		var invs []invoice.Invoice
-		err = tx.SelectContext(ctx, &invs, `
-			SELECT tenant_id, id, account_id, number, object, amount_cents, status, direct_debit, payment_suspended
-			FROM invoices
+		// The lock, in id order: two tabs (or a tab and staff) serialise
+		// here. The rows are then read by a statement of their own, whose
+		// snapshot, taken once the lock is held, sees the first tab's
+		// committed attempt (one statement's snapshot would predate it).
+		var locked []int64
+		err = tx.SelectContext(ctx, &locked, `
+			SELECT id FROM invoices
 			WHERE tenant_id = $1 AND account_id = $2 AND id = ANY ($3::bigint[])
 			ORDER BY id
 			FOR UPDATE`, t.ID, accountID, pq.Array(ids))
 		if err != nil {
 			return fmt.Errorf("payment: start: lock invoices: %w", err)
 		}
-		if len(invs) != len(ids) {
+		if len(locked) != len(ids) {
 			return ErrNotFound
 		}
-		if r := refusal(t, invs); r != nil {
-			return r
-		}
-		pr, err := pendingRefusal(ctx, tx, t.ID, invs)
+		invs, err := checkSelection(ctx, tx, t, accountID, ids, now)
 		if err != nil {
 			return err
-		}
-		if pr != nil {
-			return pr
-		}
-		last, err := lastFailure(ctx, tx, t.ID, ids)
-		if err != nil {
-			return err
-		}
-		if at, wait := retryAt(last, t.RetryDelay(), now); wait {
-			return &RefusedError{Reason: RetryReason(at, now), RetryAt: at}
 		}
 
 		numbers := make([]string, len(invs))
@@ -238,91 +219,6 @@ func maxCents(t *tenant.Tenant) int64 {
 	return t.PayFiPMaxCents
 }
 
-// refusal applies the invoice package's payability rules to each invoice
-// (paid, treasury, cancelled, direct debit, suspended) and the amount limits
-// to the total: in a batch, an invoice under 1 € may ride along with others.
-func refusal(t *tenant.Tenant, invs []invoice.Invoice) *RefusedError {
-	batch := len(invs) > 1
-	var total int64
-	for _, inv := range invs {
-		// Probe with an amount inside the limits: only the other reasons remain.
-		probe := inv
-		probe.AmountCents = minCents(t)
-		ok, reason := invoice.Payability(probe, t)
-		if ok && inv.AmountCents <= 0 {
-			ok, reason = invoice.Payability(inv, t)
-			if ok { // the tenant allows 0 €; PayFiP does not, nor do we
-				ok, reason = false, "Le montant de cette facture est nul : il n'y a rien à régler."
-			}
-		}
-		if !ok {
-			if batch {
-				reason = "Facture " + inv.Number + " : " + reason
-			}
-			return &RefusedError{Reason: reason}
-		}
-		total += inv.AmountCents
-	}
-	lo, hi := minCents(t), maxCents(t)
-	if total >= lo && total <= hi {
-		return nil
-	}
-	if !batch {
-		if ok, reason := invoice.Payability(invs[0], t); !ok {
-			return &RefusedError{Reason: reason}
-		}
-		if total < lo {
-			return &RefusedError{Reason: fmt.Sprintf("Le montant de cette facture est inférieur à %s : elle ne peut pas être réglée en ligne.", invoice.FormatAmount(lo))}
-		}
-		return &RefusedError{Reason: fmt.Sprintf("Le montant de cette facture dépasse %s : elle ne peut pas être réglée en ligne.", invoice.FormatAmount(hi))}
-	}
-	if total < lo {
-		return &RefusedError{Reason: fmt.Sprintf("Le montant total à régler (%s) est inférieur à %s : le paiement en ligne n'est pas possible.",
-			invoice.FormatAmount(total), invoice.FormatAmount(lo))}
-	}
-	return &RefusedError{Reason: fmt.Sprintf("Le montant total à régler (%s) dépasse %s : veuillez sélectionner moins de factures.",
-		invoice.FormatAmount(total), invoice.FormatAmount(hi))}
-}
-
-// pendingRefusal refuses when one of invs is already in a pending attempt.
-func pendingRefusal(ctx context.Context, tx *sqlx.Tx, tenantID int64, invs []invoice.Invoice) (*RefusedError, error) {
-	ids := make([]int64, len(invs))
-	for i, inv := range invs {
-		ids[i] = inv.ID
-	}
-	var numbers []string
-	err := tx.SelectContext(ctx, &numbers, `
-		SELECT i.number FROM payment_invoices pi
-		JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
-		WHERE pi.tenant_id = $1 AND pi.invoice_id = ANY ($2::bigint[]) AND pi.status = 'pending'
-		ORDER BY i.number`, tenantID, pq.Array(ids))
-	if err != nil {
-		return nil, fmt.Errorf("payment: start: pending attempts: %w", err)
-	}
-	if len(numbers) == 0 {
-		return nil, nil
-	}
-	if len(invs) > 1 {
-		return &RefusedError{Reason: "Facture " + numbers[0] + " : " + ReasonPending}, nil
-	}
-	return &RefusedError{Reason: ReasonPending}, nil
-}
-
-// lastFailure is when the last attempt on one of invoiceIDs that imposes a
-// retry delay was resolved (nil: none).
-func lastFailure(ctx context.Context, q sqlx.QueryerContext, tenantID int64, invoiceIDs []int64) (*time.Time, error) {
-	var last *time.Time
-	err := sqlx.GetContext(ctx, q, &last, `
-		SELECT max(p.resolved_at) FROM payments p
-		JOIN payment_invoices pi ON pi.tenant_id = p.tenant_id AND pi.payment_id = p.id
-		WHERE p.tenant_id = $1 AND pi.invoice_id = ANY ($2::bigint[]) AND `+retryCondition,
-		tenantID, pq.Array(invoiceIDs))
-	if err != nil {
-		return nil, fmt.Errorf("payment: last failed attempt: %w", err)
-	}
-	return last, nil
-}
-
 // retryAt is when a new attempt is allowed after a failure resolved at last,
 // rounded up to the minute shown to the resident, and whether now is before.
 func retryAt(last *time.Time, delay time.Duration, now time.Time) (time.Time, bool) {
@@ -331,4 +227,10 @@ func retryAt(last *time.Time, delay time.Duration, now time.Time) (time.Time, bo
 	}
 	at := ceilMinute(last.Add(delay))
 	return at, now.Before(at)
+}
+
+func sortedUnique(ids []int64) []int64 {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
 }

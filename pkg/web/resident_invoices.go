@@ -33,11 +33,8 @@ type invoicesData struct {
 	Tabs     []filterTab
 	Current  filterTab
 	Invoices []invoice.Invoice
-	Page     int
-	Pages    int
+	Pager    pager
 	Total    int
-	PrevURL  string
-	NextURL  string
 	Treasury bool
 }
 
@@ -74,17 +71,12 @@ func (s *Server) invoices(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	d := invoicesData{Tabs: tabs, Current: tabs[current], Invoices: list, Page: page, Total: total,
-		Pages: pages, Treasury: tabs[current].Status == invoice.StatusTreasury}
 	pageURL := func(n int) string {
 		return "/factures?" + url.Values{"statut": {tabs[current].Slug}, "page": {strconv.Itoa(n)}}.Encode()
 	}
-	if page > 1 {
-		d.PrevURL = pageURL(page - 1)
-	}
-	if page < d.Pages {
-		d.NextURL = pageURL(page + 1)
-	}
+	d := invoicesData{Tabs: tabs, Current: tabs[current], Invoices: list, Total: total,
+		Pager:    newPager(page, total, invoice.DefaultPerPage, pageURL),
+		Treasury: tabs[current].Status == invoice.StatusTreasury}
 	s.render(c, http.StatusOK, "resident/invoices.html", s.page(c, "factures", "Mes factures", d))
 }
 
@@ -134,7 +126,12 @@ func (s *Server) invoiceDetail(c *gin.Context) {
 		return
 	}
 	d := invoiceData{Invoice: inv, Treasury: inv.Status == invoice.StatusTreasury, Declared: inv.DeclaredPaidAt != nil}
-	d.CanPay, d.Reason = s.canPayNow(c.Request.Context(), t, a.ID, inv)
+	v, err := s.Payments.Verdict(c.Request.Context(), t, a.ID, inv.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	d.CanPay, d.Reason = v.Payable, v.Reason
 	if inv.Status == invoice.StatusPaid {
 		if pa, err := s.Payments.ForInvoice(c.Request.Context(), t.ID, a.ID, inv.ID); err == nil && pa != nil {
 			d.Receipt = fmt.Sprintf("/paiements/%d/attestation", pa.ID)
