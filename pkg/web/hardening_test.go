@@ -19,7 +19,7 @@ import (
 // Text refused by the form middleware, in French.
 const msgUnstorableText = "Le formulaire contient des caractères non valides"
 
-func TestAnyInvoicePageNumberIsAnswered(t *testing.T) {
+func TestAnyPageNumberIsAnswered(t *testing.T) {
 	e := apptest.Start(t, apptest.Options{Demo: true})
 	ctx := context.Background()
 	sistec, _ := e.App.Tenants.BySlug(ctx, "sistec")
@@ -34,27 +34,42 @@ func TestAnyInvoicePageNumberIsAnswered(t *testing.T) {
 	}
 	activateWithPassword(t, e, "sistec.localhost", "demo@demo.fr", strongPassword)
 	c := login(t, e, "sistec.localhost", "demo@demo.fr", strongPassword, false)
+	// One payment attempt, so that "Mes paiements" has a row.
+	if res, _ := post(t, c, e.URL("sistec.localhost", "/paiement"), url.Values{"facture": {fmt.Sprint(invoiceIDByNumber(t, e, "2017-020-002059"))}}); res.StatusCode >= 400 {
+		t.Fatalf("payment start: %d", res.StatusCode)
+	}
+	if countRows(t, e, `SELECT count(*) FROM payments`) == 0 {
+		t.Fatal("no payment attempt stored")
+	}
 	pager := regexp.MustCompile(`Page (\d+) sur (\d+)`)
 	// Past the end shows the last page; below 1 or malformed, the first.
-	for q, last := range map[string]bool{
-		"statut=toutes&page=9223372036854775807":     true,
-		"statut=reglees&page=9223372036854775807":    true,
-		"statut=tresorerie&page=9223372036854775807": true,
-		"page=99999999999999999999999":               true,
-		"page=922337203685477581":                    true,
-		"page=2":                                     true,
-		"page=0":                                     false,
-		"page=-9223372036854775808":                  false,
-		"page=abc":                                   false,
-	} {
-		res, body := fetch(t, c, e.URL("sistec.localhost", "/factures?"+q))
-		m := pager.FindStringSubmatch(body)
-		if res.StatusCode != http.StatusOK || m == nil {
-			t.Errorf("%s: status %d, pager %v", q, res.StatusCode, m)
-			continue
-		}
-		if want := map[bool]string{true: m[2], false: "1"}[last]; m[1] != want {
-			t.Errorf("%s: shows page %s of %s, want %s", q, m[1], m[2], want)
+	for _, path := range []string{"/factures?statut=toutes&", "/factures?statut=reglees&", "/factures?statut=tresorerie&",
+		"/factures?", "/paiement?", "/paiements?"} {
+		for q, last := range map[string]bool{
+			"page=9223372036854775807":     true,
+			"page=99999999999999999999999": true,
+			"page=922337203685477581":      true,
+			"page=1073741825":              true,
+			"page=3":                       true,
+			"page=0":                       false,
+			"page=-9223372036854775808":    false,
+			"page=abc":                     false,
+		} {
+			res, body := fetch(t, c, e.URL("sistec.localhost", path+q))
+			if res.StatusCode != http.StatusOK {
+				t.Errorf("%s%s: status %d", path, q, res.StatusCode)
+				continue
+			}
+			m := pager.FindStringSubmatch(body)
+			if m == nil {
+				if path != "/paiements?" { // one payment: one page, no pager
+					t.Errorf("%s%s: no pager", path, q)
+				}
+				continue
+			}
+			if want := map[bool]string{true: m[2], false: "1"}[last]; m[1] != want {
+				t.Errorf("%s%s: shows page %s of %s, want %s", path, q, m[1], m[2], want)
+			}
 		}
 	}
 }

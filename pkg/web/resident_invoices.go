@@ -59,12 +59,9 @@ func (s *Server) invoices(c *gin.Context) {
 		}
 	}
 	tabs[current].Current = true
-	// Any page number is answered: a missing, malformed or out-of-range one
-	// shows the nearest page that exists (an old link after payments made
-	// the list shorter, or a hand-edited URL).
-	pages := max(1, (tabs[current].Count+invoice.DefaultPerPage-1)/invoice.DefaultPerPage)
-	page, _ := strconv.Atoi(c.Query("page")) // out of range: ±MaxInt, clamped below
-	page = min(max(page, 1), pages)
+	// Past the end (an old link after payments made the list shorter, a
+	// hand-edited URL): the last page.
+	page := min(pageParam(c), lastPage(tabs[current].Count, invoice.DefaultPerPage))
 	list, total, err := s.Invoices.List(ctx, t.ID, a.ID, invoice.Filter{Status: tabs[current].Status, TotalKnown: true, Total: tabs[current].Count},
 		page, invoice.DefaultPerPage)
 	if err != nil {

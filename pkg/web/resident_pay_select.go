@@ -72,7 +72,7 @@ func (s *Server) paySelect(c *gin.Context) {
 	a := residentOf(c).Account
 	limit := payment.BatchLimit(t)
 	selected := selectedIDs(c.QueryArray("facture"), limit)
-	page, _ := strconv.Atoi(c.Query("page"))
+	page := pageParam(c)
 	var flashes []view.Flash
 	if toggle, err := strconv.ParseInt(c.Query("basculer"), 10, 64); err == nil && toggle > 0 {
 		switch {
@@ -120,6 +120,10 @@ func (s *Server) renderPaySelect(c *gin.Context, t *tenant.Tenant, accountID int
 	selected = slices.DeleteFunc(slices.Clone(selected), func(id int64) bool { return !slices.Contains(kept, id) })
 
 	offers, total, err := s.Payments.Offers(ctx, t, accountID, page, paySelectPerPage)
+	if last := lastPage(total, paySelectPerPage); err == nil && page > last {
+		page = last // past the end: the last page
+		offers, total, err = s.Payments.Offers(ctx, t, accountID, page, paySelectPerPage)
+	}
 	if err != nil {
 		s.fail(c, err)
 		return

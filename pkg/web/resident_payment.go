@@ -270,9 +270,12 @@ const paymentsPerPage = 20
 func (s *Server) payments(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
 	a := residentOf(c).Account
-	page, _ := strconv.Atoi(c.Query("page"))
-	page = max(page, 1)
+	page := pageParam(c)
 	list, total, err := s.Payments.ListForAccount(c.Request.Context(), t.ID, a.ID, page, paymentsPerPage)
+	if last := lastPage(total, paymentsPerPage); err == nil && page > last {
+		page = last // past the end: the last page
+		list, total, err = s.Payments.ListForAccount(c.Request.Context(), t.ID, a.ID, page, paymentsPerPage)
+	}
 	if err != nil {
 		s.fail(c, err)
 		return
