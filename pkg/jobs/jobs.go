@@ -23,6 +23,13 @@ type Options struct {
 	PollInterval time.Duration // how often to look for new jobs (default 1s; tests use less)
 	Periodic     []*river.PeriodicJob
 	Logger       *slog.Logger
+	// Queues are worked besides the default one, each with its number of
+	// workers (imports have their own few, so that big files cannot starve
+	// emails nor exhaust memory).
+	Queues map[string]int
+	// OnlyQueues works Queues alone, not the default queue (a one-off
+	// command that works its own job).
+	OnlyQueues bool
 }
 
 // New builds a River client on d. Start it with client.Start(ctx) to work jobs.
@@ -37,7 +44,13 @@ func New(d *sqlx.DB, o Options) (*Client, error) {
 			conc = 10
 		}
 		cfg.Workers = o.Workers
-		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: conc}}
+		cfg.Queues = map[string]river.QueueConfig{}
+		if !o.OnlyQueues {
+			cfg.Queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: conc}
+		}
+		for name, n := range o.Queues {
+			cfg.Queues[name] = river.QueueConfig{MaxWorkers: max(n, 1)}
+		}
 		cfg.FetchPollInterval = o.PollInterval
 		if o.PollInterval > 0 && o.PollInterval < river.FetchPollIntervalDefault {
 			cfg.FetchCooldown = o.PollInterval
