@@ -40,6 +40,7 @@ func (l *InvoiceLine) Check() []string {
 	var reasons []string
 	l.Number = strings.TrimSpace(l.Number)
 	l.PayerRef = strings.TrimSpace(l.PayerRef)
+	objectOK := utf8.ValidString(l.Object)
 	l.Object = strings.TrimSpace(strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' ' // line breaks inside a quoted cell
@@ -59,7 +60,7 @@ func (l *InvoiceLine) Check() []string {
 		strings.IndexFunc(l.PayerRef, unicode.IsControl) >= 0:
 		reasons = append(reasons, fmt.Sprintf("Référence redevable invalide %s", quoted(l.PayerRef)))
 	}
-	if !utf8.ValidString(l.Object) {
+	if !objectOK {
 		reasons = append(reasons, "Objet illisible (encodage)")
 	} else if n := utf8.RuneCountInString(l.Object); n > maxObjectRunes {
 		reasons = append(reasons, fmt.Sprintf("Objet trop long : %d caractères, %d au plus", n, maxObjectRunes))

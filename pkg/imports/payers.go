@@ -340,7 +340,7 @@ func (r *payerRun) finish(ctx context.Context, status Status) error {
 func (r *payerRun) journal(ctx context.Context) error {
 	_, err := r.tx.ExecContext(ctx, `
 		INSERT INTO import_errors (tenant_id, batch_id, line, number, reason, severity)
-		(SELECT $1, $2, line, left(coalesce(ref, ''), 100), reason, 'error' FROM payer_import_staging
+		(SELECT $1::bigint, $2::bigint, line, left(coalesce(ref, ''), 100), reason, 'error' FROM payer_import_staging
 		 WHERE reason IS NOT NULL ORDER BY line LIMIT $3)
 		UNION ALL
 		(SELECT $1, $2, line, left(ref, 100), note, 'note' FROM payer_import_staging

@@ -56,9 +56,9 @@ func newScanner(l Limits) *scanner {
 		h: sha256.New(), line: 1, carry: make([]byte, 0, utf8.UTFMax)}
 }
 
-func (s *scanner) refuse(reason string) (int, error) {
+func (s *scanner) refuse(reason string) error {
 	s.problem = reason
-	return 0, errRefused
+	return errRefused
 }
 
 // Write scans the next bytes of the file.
@@ -66,12 +66,34 @@ func (s *scanner) Write(p []byte) (int, error) {
 	if s.problem != "" {
 		return 0, errRefused
 	}
+	n := len(p)
+	// The first bytes wait for the file's signature to be known.
 	if len(s.head) < 5 {
-		s.head = append(s.head, p[:min(len(p), 5-len(s.head))]...)
-		if reason := signatureProblem(s.head); reason != "" {
-			return s.refuse(reason)
+		take := min(len(p), 5-len(s.head))
+		s.head, p = append(s.head, p[:take]...), p[take:]
+		if len(s.head) < 5 {
+			return n, nil
+		}
+		if err := s.start(); err != nil {
+			return 0, err
 		}
 	}
+	if err := s.scan(p); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// start checks the signature, then scans the first bytes.
+func (s *scanner) start() error {
+	if reason := signatureProblem(s.head); reason != "" {
+		s.problem = reason
+		return errRefused
+	}
+	return s.scan(s.head)
+}
+
+func (s *scanner) scan(p []byte) error {
 	s.size += int64(len(p))
 	if s.maxBytes > 0 && s.size > s.maxBytes {
 		return s.refuse(fmt.Sprintf("Fichier trop volumineux : plus de %d Mo", s.maxBytes>>20))
@@ -114,7 +136,7 @@ func (s *scanner) Write(p []byte) (int, error) {
 		}
 	}
 	s.checkUTF8(p)
-	return len(p), nil
+	return nil
 }
 
 // checkUTF8 counts valid multi-byte sequences and invalid bytes, carrying a
@@ -185,6 +207,9 @@ type fileScan struct {
 
 // finish concludes the scan at the end of the file.
 func (s *scanner) finish() fileScan {
+	if s.problem == "" && len(s.head) < 5 && s.size == 0 {
+		s.start() // a file of fewer than five bytes
+	}
 	fs := fileScan{size: s.size, lines: s.lines, hasQuote: s.hasQuote, problem: s.problem}
 	if fs.problem != "" {
 		return fs // not read through: no identity
