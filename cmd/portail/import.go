@@ -47,7 +47,8 @@ func runImport(ctx context.Context, cfg config.Config, log *slog.Logger, args []
 	if *slug == "" || len(files) < 1 || (kind == imports.KindPayers && len(files) != 1) || len(files) > 2 {
 		return errors.New(importUsage)
 	}
-	d, err := openDB(ctx, cfg, 4)
+	// The job's transaction, its progress, River and the progress bar.
+	d, err := openDB(ctx, cfg, 8)
 	if err != nil {
 		return err
 	}
