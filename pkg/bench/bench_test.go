@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -93,5 +94,28 @@ func TestProcStatSelf(t *testing.T) {
 	}
 	if machineBusy() <= 0 {
 		t.Error("no CPU time in /proc/stat")
+	}
+}
+
+// The generated uploads have the announced sizes and lines.
+func TestImportMemoryBodies(t *testing.T) {
+	r, size := oneLine(1000)
+	b, _ := io.ReadAll(r)
+	if int64(len(b)) != size || strings.Count(string(b), "\n") != 1 || !strings.HasSuffix(string(b), strings.Repeat("x", 1000)) {
+		t.Fatalf("one line: %d bytes, announced %d", len(b), size)
+	}
+	c := &commune{payers: 1000}
+	r, _ = normalLines(c, 0, 3)
+	b, _ = io.ReadAll(r)
+	if got := string(b); got != "numero;reference;objet;date;echeance;montant\n"+
+		"API-1;P2;Restauration scolaire;07/02/2015;09/03/2015;80,19\n"+
+		"API-2;P3;Restauration scolaire;16/03/2015;15/04/2015;159,38\n"+
+		"API-3;P4;Restauration scolaire;22/04/2015;22/05/2015;238,57\n" {
+		t.Fatalf("lines %q", got)
+	}
+	r, n := normalLines(c, 1<<20, 0)
+	b, _ = io.ReadAll(r)
+	if int64(len(b)) != n || n != 1<<20 {
+		t.Fatalf("sized: %d", len(b))
 	}
 }
