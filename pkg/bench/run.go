@@ -225,13 +225,12 @@ func (r *run) do(ctx context.Context) error {
 		}
 		r.rep.sizes = append(r.rep.sizes, sizePoint{invoices: sd.total, m: m})
 	}
-	// Imports through the API: the server's memory whatever the file.
-	if r.rep.importMemory, err = r.importMemory(ctx, srv, sd.communes[0]); err != nil {
-		return err
-	}
 	srv.stop()
 	if srv.errors.Load() > 0 {
 		r.rep.notes = append(r.rep.notes, fmt.Sprintf("the server logged %d errors (see %s)", srv.errors.Load(), filepath.Join(r.dir, "server.log")))
+	}
+	if err := r.importMemoryRows(ctx, sd.communes[0]); err != nil {
+		return err
 	}
 
 	if o.Stateless {

@@ -50,12 +50,20 @@ func (w *Worker) Timeout(*river.Job[JobArgs]) time.Duration { return time.Hour }
 // is ever half applied, so a retry starts afresh.
 func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 	_, err := w.Service.Apply(ctx, job.Args.TenantID, job.Args.BatchID)
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, ErrNotFound):
+		return river.JobCancel(err)
 	}
-	final := job.Attempt >= job.MaxAttempts
+	// A staged file that changed in the store will not change back.
+	hopeless := errors.Is(err, blob.ErrChecksumMismatch)
+	final := hopeless || job.Attempt >= job.MaxAttempts
 	if rerr := w.Service.recordFailure(context.WithoutCancel(ctx), job.Args.TenantID, job.Args.BatchID, err, final); rerr != nil {
 		w.Service.log().Error("import: record failure", "batch", job.Args.BatchID, "error", rerr)
+	}
+	if hopeless {
+		return river.JobCancel(err)
 	}
 	return err
 }
@@ -118,7 +126,7 @@ func (s *Service) recordFailure(ctx context.Context, tenantID, batchID int64, ca
 	if final {
 		now := s.now()
 		status, finished = StatusFailed, &now
-		reason += " ; abandon après plusieurs tentatives : rien n'a été importé, envoyez le fichier à nouveau"
+		reason += " ; abandon : rien n'a été importé, envoyez le fichier à nouveau"
 	} else {
 		reason += " ; rien n'a été importé, nouvelle tentative automatique"
 	}

@@ -505,8 +505,17 @@ func TestImportPDFsThroughS3(t *testing.T) {
 	if _, err := f.s.Apply(f.ctx, f.t.ID, staged.BatchID); !errors.Is(err, blob.ErrChecksumMismatch) {
 		t.Fatalf("tampered staged file: %v", err)
 	}
-	if failureReason(err) == "" || count(t, f.d, `SELECT count(*) FROM invoices WHERE number = '2017-020-002061'`) != 0 {
-		t.Fatal("a tampered staged file was applied")
+	// The job gives up at once: the bytes will not change back.
+	w := &Worker{Service: f.s}
+	job := &river.Job[JobArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: MaxAttempts},
+		Args: JobArgs{TenantID: f.t.ID, BatchID: staged.BatchID}}
+	if err := w.Work(f.ctx, job); !errors.Is(err, blob.ErrChecksumMismatch) {
+		t.Fatalf("work on a tampered file: %v", err)
+	}
+	failed, _ := f.s.Report(f.ctx, f.t.ID, staged.BatchID, 0, 10)
+	if failed.Status != StatusFailed || !strings.Contains(failed.Error, "altéré") ||
+		count(t, f.d, `SELECT count(*) FROM invoices WHERE number = '2017-020-002061'`) != 0 {
+		t.Fatalf("a tampered staged file: %+v", failed)
 	}
 }
 
