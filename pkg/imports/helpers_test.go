@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -295,5 +293,3 @@ func (e *endless) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-var _ = net.SplitHostPort
-var _ = fmt.Sprint
