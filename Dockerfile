@@ -1,20 +1,19 @@
-# Multi-stage build: a static binary in a minimal image, run as non-root.
+# Production image: the production build (-tags prod: no development tooling),
+# static, on a minimal base with CA certificates, run as non-root.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' -o /out/portail ./cmd/portail
+# Templates, static assets, migrations, the default configuration and the
+# Europe/Paris time zone (time/tzdata) are embedded in the binary.
+RUN CGO_ENABLED=0 go build -tags prod -trimpath -buildvcs=false -ldflags='-s -w' -o /out/portail ./cmd/portail
 
 FROM gcr.io/distroless/static-debian12:nonroot
 WORKDIR /app
-# Templates and migrations are embedded in the binary; tenants and configs are
-# shipped beside it for `portail tenants apply` and as a reference.
 COPY --from=build /out/portail /app/portail
+# The communes' tenant.yaml files, for `portail tenants apply`.
 COPY --from=build /src/tenants /app/tenants
-COPY --from=build /src/configs /app/configs
-COPY --from=build /src/templates /app/templates
-COPY --from=build /src/migrations /app/migrations
 USER nonroot:nonroot
 EXPOSE 8080
 ENV PORTAIL_TENANTS_DIR=/app/tenants

@@ -10,8 +10,9 @@ export GOFLAGS := -buildvcs=false
 run: deps-run
 	$(GO) run ./cmd/portail dev
 
+# The production binary: no development tooling (see README, "Production build").
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/portail ./cmd/portail
+	CGO_ENABLED=0 $(GO) build -tags prod -trimpath -ldflags='-s -w' -o bin/portail ./cmd/portail
 
 vet:
 	$(GO) vet ./...

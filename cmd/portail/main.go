@@ -22,6 +22,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // Europe/Paris in a container without zone files
 
 	"portail/pkg/config"
 )

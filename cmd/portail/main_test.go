@@ -2,6 +2,8 @@ package main
 
 import (
 	"database/sql"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,4 +59,75 @@ func TestTenantsCheckNamesFileAndField(t *testing.T) {
 	if err := run([]string{"tenants", "check", "../../tenants"}); err != nil {
 		t.Fatalf("demo tenants: %v", err)
 	}
+}
+
+func TestServeRefusesClassicCommuneWithoutCallbackNetworks(t *testing.T) {
+	t.Setenv("PORTAIL_DATABASE_URL", dbtest.NewURL(t))
+	t.Setenv("PORTAIL_S3_ENDPOINT", "http://127.0.0.1:1")
+	t.Setenv("PORTAIL_S3_ACCESS_KEY", "k")
+	t.Setenv("PORTAIL_S3_SECRET_KEY", "s")
+	t.Setenv("PORTAIL_SMTP_HOST", "127.0.0.1")
+	if err := run([]string{"tenants", "apply", "../../tenants"}); err != nil { // belcastel is in classic mode
+		t.Fatal(err)
+	}
+	err := run([]string{"serve"})
+	if err == nil || !strings.Contains(err.Error(), "payfip.callback_networks") || !strings.Contains(err.Error(), "belcastel") ||
+		strings.Contains(err.Error(), "sistec") {
+		t.Fatalf("serve with a classic commune and no callback networks: %v", err)
+	}
+	// With PayFiP's networks, serve gets past the check: here it then fails
+	// to listen on a port already taken.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	t.Setenv("PORTAIL_HTTP_ADDR", taken.Addr().String())
+	t.Setenv("PORTAIL_PAYFIP_CALLBACK_NETWORKS", "192.0.2.0/24")
+	err = run([]string{"serve"})
+	if err == nil || strings.Contains(err.Error(), "callback_networks") || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("serve with callback networks: %v", err)
+	}
+}
+
+func TestTenantsCheckRecommendsWebServiceMode(t *testing.T) {
+	out := captureStdout(t, func() {
+		if err := run([]string{"tenants", "check", "../../tenants"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if !strings.Contains(out, "recommendation: belcastel uses PayFiP classic mode") || !strings.Contains(out, "web-service mode (payfip.mode: ws) is recommended") ||
+		!strings.Contains(out, "`portail serve` will refuse to start") || strings.Contains(out, "recommendation: sistec") {
+		t.Fatalf("tenants check output:\n%s", out)
+	}
+	t.Setenv("PORTAIL_PAYFIP_CALLBACK_NETWORKS", "192.0.2.0/24")
+	out = captureStdout(t, func() {
+		if err := run([]string{"tenants", "check", "../../tenants"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if !strings.Contains(out, "recommendation: belcastel") || strings.Contains(out, "will refuse to start") {
+		t.Fatalf("tenants check output with callback networks:\n%s", out)
+	}
+}
+
+// captureStdout returns what f prints on standard output.
+func captureStdout(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stdout
+	os.Stdout = w
+	done := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- string(b)
+	}()
+	defer func() { os.Stdout = saved }()
+	f()
+	w.Close()
+	os.Stdout = saved
+	return <-done
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"portail/pkg/config"
+	"portail/pkg/payfip"
 	"portail/pkg/tenant"
 )
 
@@ -25,6 +26,9 @@ func runTenants(ctx context.Context, cfg config.Config, log *slog.Logger, args [
 	if args[0] == "check" {
 		for _, f := range files {
 			fmt.Printf("ok  %-20s %s (%s)\n", f.Slug, f.Name, f.Hosts.Primary)
+			if f.PayFiP.Mode == string(payfip.ModeClassic) {
+				fmt.Print(classicAdvice(cfg, f))
+			}
 		}
 		return nil
 	}
@@ -52,4 +56,15 @@ func applyTenants(ctx context.Context, store *tenant.Store, files []*tenant.File
 		log.Info("tenant applied", "slug", r.Slug, "state", state)
 	}
 	return nil
+}
+
+// classicAdvice is printed by `tenants check` for a classic-mode commune:
+// a recommendation, not an error.
+func classicAdvice(cfg config.Config, f *tenant.File) string {
+	out := "    recommendation: " + f.Slug + " uses PayFiP classic mode, whose results are unsigned and are accepted only\n" +
+		"    from PayFiP's networks (payfip.callback_networks); web-service mode (payfip.mode: ws) is recommended.\n"
+	if len(f.PayFiP.Endpoints.CallbackNetworks) == 0 && len(cfg.PayFiP.CallbackNetworks) == 0 {
+		out += "    note: payfip.callback_networks is empty in this configuration: `portail serve` will refuse to start.\n"
+	}
+	return out
 }

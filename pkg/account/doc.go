@@ -8,4 +8,7 @@
 // functions take a *tenant.Tenant (or its id) and every query filters on
 // tenant_id. Writes and the emails they cause are committed in one
 // transaction (the email is a River job inserted in that transaction).
+// Requests by address ("Oublié ?", activation in neutral mode) only enqueue
+// a job, the same for any address, which then finds the account (see
+// requests.go): their cost tells nothing about which addresses are known.
 package account

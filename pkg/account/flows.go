@@ -14,7 +14,8 @@ import (
 
 // ActivationOutcome is the result of an activation request; the web layer
 // shows the manual's message for each (or one neutral message when the
-// commune chose tenant.ActivationMessages = "neutral").
+// commune chose tenant.ActivationMessages = "neutral": the outcome is then
+// ActivationRequested, decided later by a job).
 type ActivationOutcome int
 
 // Activation outcomes.
@@ -28,6 +29,9 @@ const (
 	// ActivationSent: "Un message d'activation du compte vous a été envoyé
 	// avec succès."
 	ActivationSent
+	// ActivationRequested: neutral mode; the request was queued and its job
+	// emails a link if the address is that of a pending account.
+	ActivationRequested
 )
 
 func (o ActivationOutcome) String() string {
@@ -38,68 +42,10 @@ func (o ActivationOutcome) String() string {
 		return "already_active"
 	case ActivationSent:
 		return "sent"
+	case ActivationRequested:
+		return "requested"
 	}
 	return fmt.Sprintf("ActivationOutcome(%d)", int(o))
-}
-
-// RequestActivation emails an activation link to a pending account with
-// this email. Requests are rate-limited per email (ErrTooManyRequests), for
-// known and unknown addresses alike.
-func (s *Service) RequestActivation(ctx context.Context, t *tenant.Tenant, email string) (ActivationOutcome, error) {
-	email = NormalizeEmail(email)
-	if !ValidEmail(email) {
-		return ActivationUnknown, nil
-	}
-	lim := s.limits()
-	now := s.now()
-	ok, err := allow(ctx, s.DB, now, t.ID, "activation", email, lim.ActivationPerHour, time.Hour)
-	if err != nil {
-		return 0, err
-	}
-	if !ok {
-		return 0, ErrTooManyRequests
-	}
-	var outcome ActivationOutcome
-	err = db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		var a Account
-		err := tx.GetContext(ctx, &a, `SELECT `+accountColumns+` FROM accounts
-			WHERE tenant_id = $1 AND email = $2 FOR UPDATE`, t.ID, email)
-		if isNoRows(err) {
-			outcome = ActivationUnknown
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("account: activation: %w", err)
-		}
-		switch a.Status {
-		case StatusActive:
-			outcome = ActivationAlreadyActive
-			return nil
-		case StatusDisabled:
-			outcome = ActivationUnknown
-			return nil
-		}
-		raw, exp, err := issueToken(ctx, tx, t.ID, a.ID, PurposeActivation, "", now, lim.ActivationTTL)
-		if err != nil {
-			return err
-		}
-		link, err := s.link(t, "/activation/"+raw)
-		if err != nil {
-			return err
-		}
-		if err := s.Outbox.EnqueueTx(ctx, tx, mail.Email{
-			TenantID: t.ID, To: a.Email, Template: "activation", NotAfter: exp,
-			Data: map[string]any{"Link": link, "DisplayName": a.DisplayName},
-		}); err != nil {
-			return fmt.Errorf("account: activation email: %w", err)
-		}
-		outcome = ActivationSent
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorAnonymous, ActorID: a.ID, Action: "activation.requested"})
-	})
-	if err != nil {
-		return 0, err
-	}
-	return outcome, nil
 }
 
 // SetPasswordWithToken sets the password chosen on an activation or reset
@@ -230,62 +176,6 @@ func (s *Service) Authenticate(ctx context.Context, t *tenant.Tenant, email, pas
 		return nil, err
 	}
 	return &row.Account, nil
-}
-
-// RequestReset emails a password-reset link ("Oublié ?") when an active
-// account has this email. It returns nil whatever the email, and also when
-// rate-limited (per email and per IP), so that nothing tells accounts apart;
-// only infrastructure errors are returned.
-func (s *Service) RequestReset(ctx context.Context, t *tenant.Tenant, email, ip string) error {
-	email = NormalizeEmail(email)
-	if !ValidEmail(email) {
-		return nil
-	}
-	lim := s.limits()
-	now := s.now()
-	okEmail, err := allow(ctx, s.DB, now, t.ID, "reset", email, lim.ResetPerHour, time.Hour)
-	if err != nil {
-		return err
-	}
-	okIP := true
-	if ip != "" {
-		if okIP, err = allow(ctx, s.DB, now, t.ID, "reset_ip", ipKey(ip), lim.ResetPerHourPerIP, time.Hour); err != nil {
-			return err
-		}
-	}
-	if !okEmail || !okIP {
-		return nil
-	}
-	return db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		var a Account
-		err := tx.GetContext(ctx, &a, `SELECT `+accountColumns+` FROM accounts
-			WHERE tenant_id = $1 AND email = $2 FOR UPDATE`, t.ID, email)
-		if isNoRows(err) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("account: reset: %w", err)
-		}
-		if a.Status != StatusActive {
-			return nil
-		}
-		raw, exp, err := issueToken(ctx, tx, t.ID, a.ID, PurposeReset, "", now, lim.ResetTTL)
-		if err != nil {
-			return err
-		}
-		link, err := s.link(t, "/mot-de-passe/"+raw)
-		if err != nil {
-			return err
-		}
-		if err := s.Outbox.EnqueueTx(ctx, tx, mail.Email{
-			TenantID: t.ID, To: a.Email, Template: "reset", NotAfter: exp,
-			Data: map[string]any{"Link": link, "DisplayName": a.DisplayName},
-		}); err != nil {
-			return fmt.Errorf("account: reset email: %w", err)
-		}
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorAnonymous, ActorID: a.ID,
-			Action: "password.reset_requested", IP: ip})
-	})
 }
 
 // loadWithHash returns an active account and its password hash.

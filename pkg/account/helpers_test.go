@@ -3,12 +3,19 @@ package account
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
 	"portail/pkg/dbtest"
 	"portail/pkg/jobs"
@@ -42,13 +49,14 @@ func cheapParams() HashParams {
 }
 
 type env struct {
-	t     *testing.T
-	ctx   context.Context
-	db    *sqlx.DB
-	clock *clock
-	svc   *Service
-	sess  *Sessions
-	a, b  *tenant.Tenant
+	t       *testing.T
+	ctx     context.Context
+	db      *sqlx.DB
+	clock   *clock
+	svc     *Service
+	sess    *Sessions
+	a, b    *tenant.Tenant
+	working bool // a River client works the address requests
 }
 
 func newEnv(t *testing.T) *env {
@@ -64,6 +72,7 @@ func newEnv(t *testing.T) *env {
 		DB:     d,
 		Hasher: NewHasherWithParams(4, cheapParams()),
 		Outbox: mail.NewOutbox(client),
+		Jobs:   client,
 		Links: func(t *tenant.Tenant, path string) string {
 			return "https://" + t.PrimaryHost + path
 		},
@@ -170,3 +179,96 @@ func (e *env) must(err error) {
 const goodPassword = "Velo-Rouge-Sous-La-Pluie"
 
 func rep(s string, n int) string { return strings.Repeat(s, n) }
+
+// workRequests has River work the address requests enqueued so far, with
+// the same worker as the app (emails stay enqueued: sentEmails reads them),
+// and waits until none is left.
+func (e *env) workRequests() {
+	e.t.Helper()
+	if !e.working {
+		workers := river.NewWorkers()
+		river.AddWorker(workers, &AddressRequestWorker{Service: e.svc, Tenants: tenant.NewStore(e.db)})
+		client, err := river.NewClient(riverdatabasesql.New(e.db.DB), &river.Config{
+			Queues:            map[string]river.QueueConfig{RequestQueue: {MaxWorkers: 2}},
+			Workers:           workers,
+			FetchPollInterval: 20 * time.Millisecond,
+			FetchCooldown:     20 * time.Millisecond,
+			Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		e.must(err)
+		ctx, cancel := context.WithCancel(context.Background())
+		e.must(client.Start(ctx))
+		e.t.Cleanup(func() {
+			stop, done := context.WithTimeout(context.Background(), 5*time.Second)
+			defer done()
+			client.Stop(stop)
+			cancel()
+		})
+		e.working = true
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var left, failed int
+		e.must(e.db.Get(&left, `SELECT count(*) FROM river_job WHERE queue = $1
+			AND state NOT IN ('completed', 'cancelled', 'discarded')`, RequestQueue))
+		e.must(e.db.Get(&failed, `SELECT count(*) FROM river_job WHERE queue = $1
+			AND (state IN ('cancelled', 'discarded') OR errors IS NOT NULL)`, RequestQueue))
+		if failed > 0 {
+			e.t.Fatalf("%d address requests failed", failed)
+		}
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d address requests still not worked", left)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// writeRecorder records every row written to any table of the test
+// database (by triggers), to compare what two requests wrote.
+type writeRecorder struct{ e *env }
+
+func (e *env) recordWrites() *writeRecorder {
+	e.t.Helper()
+	e.db.MustExec(`CREATE TABLE test_writes (tbl text NOT NULL, op text NOT NULL)`)
+	e.db.MustExec(`CREATE FUNCTION test_record_write() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN INSERT INTO test_writes VALUES (TG_TABLE_NAME, TG_OP); RETURN NULL; END $$`)
+	var tables []string
+	e.must(e.db.Select(&tables, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+		  AND c.relname <> 'test_writes' ORDER BY 1`))
+	if len(tables) < 10 {
+		e.t.Fatalf("only %d tables found: %v", len(tables), tables)
+	}
+	for _, tbl := range tables {
+		e.db.MustExec(fmt.Sprintf(`CREATE TRIGGER test_record_write AFTER INSERT OR UPDATE OR DELETE ON %q
+			FOR EACH ROW EXECUTE FUNCTION test_record_write()`, tbl))
+	}
+	return &writeRecorder{e: e}
+}
+
+// take returns the writes since the last take, as "table OP" → rows.
+func (w *writeRecorder) take() map[string]int {
+	w.e.t.Helper()
+	var rows []struct {
+		What string `db:"what"`
+		N    int    `db:"n"`
+	}
+	w.e.must(w.e.db.Select(&rows, `SELECT tbl || ' ' || op AS what, count(*) AS n FROM test_writes GROUP BY 1`))
+	w.e.db.MustExec(`DELETE FROM test_writes`)
+	out := map[string]int{}
+	for _, r := range rows {
+		out[r.What] = r.N
+	}
+	return out
+}
+
+func formatWrites(m map[string]int) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(&b, "%s×%d; ", k, m[k])
+	}
+	return b.String()
+}

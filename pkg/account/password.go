@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 
 	"github.com/alexedwards/argon2id"
-	"golang.org/x/crypto/argon2"
 )
 
 // MaxPasswordBytes is the size above which a password is refused before any
@@ -36,9 +35,13 @@ func DefaultHashParams() HashParams {
 type Hasher struct {
 	params HashParams
 	sem    chan struct{}
-	// in-flight accounting, read by tests and metrics
-	active atomic.Int64
-	peak   atomic.Int64
+	// dummy is a hash of a random password made with params, which
+	// DummyVerify checks exactly as Verify checks a stored hash.
+	dummy string
+	// accounting, read by tests and metrics
+	active        atomic.Int64
+	peak          atomic.Int64
+	verifications atomic.Int64
 }
 
 // NewHasher returns a hasher with DefaultHashParams running at most
@@ -53,11 +56,23 @@ func NewHasherWithParams(maxConcurrent int, p HashParams) *Hasher {
 	if maxConcurrent < 1 {
 		maxConcurrent = 1
 	}
-	return &Hasher{params: p, sem: make(chan struct{}, maxConcurrent)}
+	h := &Hasher{params: p, sem: make(chan struct{}, maxConcurrent)}
+	secret := make([]byte, 32)
+	rand.Read(secret) // never fails (crypto/rand)
+	dummy, err := argon2id.CreateHash(base64.RawStdEncoding.EncodeToString(secret), h.argonParams())
+	if err != nil {
+		panic("account: dummy password hash: " + err.Error()) // only from crypto/rand
+	}
+	h.dummy = dummy
+	return h
 }
 
 // PeakInFlight is the highest number of hashes that ran at the same time.
 func (h *Hasher) PeakInFlight() int { return int(h.peak.Load()) }
+
+// Verifications counts the argon2 verifications run (Verify and
+// DummyVerify alike).
+func (h *Hasher) Verifications() int64 { return h.verifications.Load() }
 
 func (h *Hasher) acquire(ctx context.Context) error {
 	select {
@@ -112,19 +127,9 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 // Verify tells whether pw matches encoded, and whether encoded was made with
 // other parameters than the current ones (the caller then stores a new hash).
 func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (ok, needsRehash bool, err error) {
-	if len(pw) > MaxPasswordBytes {
-		return false, false, nil
-	}
-	if err := h.acquire(ctx); err != nil {
+	match, p, err := h.check(ctx, pw, encoded)
+	if err != nil || !match {
 		return false, false, err
-	}
-	defer h.release()
-	match, p, err := argon2id.CheckHash(pw, encoded)
-	if err != nil {
-		return false, false, fmt.Errorf("account: verify: %w", err)
-	}
-	if !match {
-		return false, false, nil
 	}
 	cur := h.params
 	needsRehash = p.Memory != cur.Memory || p.Iterations != cur.Iterations ||
@@ -133,21 +138,26 @@ func (h *Hasher) Verify(ctx context.Context, pw, encoded string) (ok, needsRehas
 }
 
 // DummyVerify costs what Verify costs, for unknown emails and accounts
-// without a password, so that timing does not tell them apart.
+// without a password, so that timing does not tell them apart: it verifies
+// pw against a hash made with the current parameters, by the same code.
 func (h *Hasher) DummyVerify(ctx context.Context, pw string) error {
+	_, _, err := h.check(ctx, pw, h.dummy)
+	return err
+}
+
+// check is the one argon2 verification of Verify and DummyVerify.
+func (h *Hasher) check(ctx context.Context, pw, encoded string) (bool, *argon2id.Params, error) {
 	if len(pw) > MaxPasswordBytes {
-		return nil
+		return false, nil, nil
 	}
 	if err := h.acquire(ctx); err != nil {
-		return err
+		return false, nil, err
 	}
 	defer h.release()
-	salt := make([]byte, h.params.SaltLength)
-	if _, err := rand.Read(salt); err != nil {
-		return fmt.Errorf("account: dummy salt: %w", err)
+	h.verifications.Add(1)
+	match, p, err := argon2id.CheckHash(pw, encoded)
+	if err != nil {
+		return false, nil, fmt.Errorf("account: verify: %w", err)
 	}
-	// Same derivation as Verify; the result is discarded.
-	key := argon2.IDKey([]byte(pw), salt, h.params.Iterations, h.params.Memory, h.params.Parallelism, h.params.KeyLength)
-	_ = base64.RawStdEncoding.EncodeToString(key)
-	return nil
+	return match, p, nil
 }

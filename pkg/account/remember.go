@@ -12,6 +12,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"portail/pkg/db"
+	"portail/pkg/mail"
+	"portail/pkg/tenant"
 )
 
 const (
@@ -50,9 +52,12 @@ func splitRemember(v string) (sel, val string, ok bool) {
 // UseRemember checks a remember-me cookie of this tenant and rotates it: it
 // returns the account to log in and the new cookie value. A known selector
 // with a wrong validator means the cookie was copied and used by someone
-// else (or is being replayed): every remember-me token of the account is
-// revoked and ErrRememberReplayed returned.
-func (s *Service) UseRemember(ctx context.Context, tenantID int64, cookieValue string) (int64, string, error) {
+// else (or is being replayed): whoever used it first may be a thief holding
+// a session, so every session and every remember-me token of the account
+// are revoked, the resident is told by email, and ErrRememberReplayed is
+// returned.
+func (s *Service) UseRemember(ctx context.Context, t *tenant.Tenant, cookieValue string) (int64, string, error) {
+	tenantID := t.ID
 	sel, val, ok := splitRemember(cookieValue)
 	if !ok {
 		return 0, "", ErrRememberInvalid
@@ -68,8 +73,11 @@ func (s *Service) UseRemember(ctx context.Context, tenantID int64, cookieValue s
 			ValidatorHash []byte    `db:"validator_hash"`
 			ExpiresAt     time.Time `db:"expires_at"`
 			Status        string    `db:"status"`
+			Email         string    `db:"email"`
+			DisplayName   string    `db:"display_name"`
 		}
-		err := tx.GetContext(ctx, &row, `SELECT r.id, r.account_id, r.validator_hash, r.expires_at, a.status
+		err := tx.GetContext(ctx, &row, `SELECT r.id, r.account_id, r.validator_hash, r.expires_at, a.status,
+			a.email, a.display_name
 			FROM remember_tokens r JOIN accounts a ON a.tenant_id = r.tenant_id AND a.id = r.account_id
 			WHERE r.tenant_id = $1 AND r.selector = $2 FOR UPDATE OF r`, tenantID, sel)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -80,12 +88,9 @@ func (s *Service) UseRemember(ctx context.Context, tenantID int64, cookieValue s
 			return fmt.Errorf("account: load remember-me: %w", err)
 		}
 		if subtle.ConstantTimeCompare(row.ValidatorHash, sha(val)) != 1 {
-			if err := revokeRemember(ctx, tx, tenantID, row.AccountID); err != nil {
-				return err
-			}
 			outcome = ErrRememberReplayed
-			return Audit(ctx, tx, AuditEntry{TenantID: tenantID, ActorKind: ActorAnonymous, ActorID: row.AccountID,
-				Action: "remember.replayed"})
+			return s.rememberStolen(ctx, tx, t, &Account{TenantID: tenantID, ID: row.AccountID,
+				Email: row.Email, DisplayName: row.DisplayName, Status: row.Status})
 		}
 		if !now.Before(row.ExpiresAt) || row.Status != StatusActive {
 			outcome = ErrRememberInvalid
@@ -110,6 +115,35 @@ func (s *Service) UseRemember(ctx context.Context, tenantID int64, cookieValue s
 		return 0, "", outcome
 	}
 	return accountID, newValue, nil
+}
+
+// rememberStolen ends everything a copied remember-me cookie may have given:
+// every session of the account (the thief's among them: the replay usually
+// comes from the victim's browser, after the thief's use) and every
+// remember-me token; then it tells the resident, in the same transaction.
+func (s *Service) rememberStolen(ctx context.Context, tx *sqlx.Tx, t *tenant.Tenant, a *Account) error {
+	if err := revokeRemember(ctx, tx, t.ID, a.ID); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE tenant_id = $1 AND account_id = $2`, t.ID, a.ID)
+	if err != nil {
+		return fmt.Errorf("account: end sessions after remember-me replay: %w", err)
+	}
+	closed, _ := res.RowsAffected()
+	if a.Status == StatusActive {
+		link, err := s.link(t, "/")
+		if err != nil {
+			return err
+		}
+		if err := s.Outbox.EnqueueTx(ctx, tx, mail.Email{
+			TenantID: t.ID, To: a.Email, Template: "sessions_closed",
+			Data: map[string]any{"Link": link, "DisplayName": a.DisplayName},
+		}); err != nil {
+			return fmt.Errorf("account: sessions closed email: %w", err)
+		}
+	}
+	return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorAnonymous, ActorID: a.ID,
+		Action: "remember.replayed", Details: map[string]any{"sessions_closed": closed}})
 }
 
 // RevokeRemember deletes every remember-me token of the account.

@@ -129,6 +129,9 @@ type Service struct {
 	DB     *sqlx.DB
 	Hasher *Hasher
 	Outbox *mail.Outbox
+	// Jobs enqueues the address requests (AddressRequestArgs) that
+	// AddressRequestWorker works.
+	Jobs JobInserter
 	// Links builds an absolute URL on the commune's primary host (never
 	// from the request's Host header).
 	Links  func(t *tenant.Tenant, path string) string

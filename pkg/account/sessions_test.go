@@ -143,19 +143,19 @@ func TestRememberMe(t *testing.T) {
 		t.Fatal("validator stored in clear")
 	}
 	// Another tenant does not know it.
-	if _, _, err := e.svc.UseRemember(e.ctx, e.b.ID, c1); !errors.Is(err, ErrRememberInvalid) {
+	if _, _, err := e.svc.UseRemember(e.ctx, e.b, c1); !errors.Is(err, ErrRememberInvalid) {
 		t.Fatalf("tenant B: %v", err)
 	}
-	id, c2, err := e.svc.UseRemember(e.ctx, e.a.ID, c1)
+	id, c2, err := e.svc.UseRemember(e.ctx, e.a, c1)
 	if err != nil || id != acc.ID || c2 == c1 || !strings.HasPrefix(c2, sel+":") {
 		t.Fatalf("use: %d %q %v", id, c2, err)
 	}
-	id, c3, err := e.svc.UseRemember(e.ctx, e.a.ID, c2)
+	id, c3, err := e.svc.UseRemember(e.ctx, e.a, c2)
 	if err != nil || id != acc.ID {
 		t.Fatalf("second use: %v", err)
 	}
 	for _, bad := range []string{"", "nocolon", "a:b", sel + ":", ":" + val} {
-		if _, _, err := e.svc.UseRemember(e.ctx, e.a.ID, bad); !errors.Is(err, ErrRememberInvalid) {
+		if _, _, err := e.svc.UseRemember(e.ctx, e.a, bad); !errors.Is(err, ErrRememberInvalid) {
 			t.Fatalf("%q: %v", bad, err)
 		}
 	}
@@ -172,22 +172,42 @@ func TestRememberMeReplayRevokesAll(t *testing.T) {
 	laptop, _, _ := e.svc.IssueRemember(e.ctx, e.a.ID, acc.ID)
 	phone, _, _ := e.svc.IssueRemember(e.ctx, e.a.ID, acc.ID)
 	otherCookie, _, _ := e.svc.IssueRemember(e.ctx, e.a.ID, other.ID)
-
-	_, rotated, err := e.svc.UseRemember(e.ctx, e.a.ID, laptop)
+	victimSession, _, err := e.sess.Create(e.ctx, e.a.ID, acc.ID)
 	e.must(err)
-	// The old cookie value comes back (stolen copy): everything is revoked.
-	if _, _, err := e.svc.UseRemember(e.ctx, e.a.ID, laptop); !errors.Is(err, ErrRememberReplayed) {
+	otherSession, _, err := e.sess.Create(e.ctx, e.a.ID, other.ID)
+	e.must(err)
+
+	// The thief uses the copied cookie first and gets a session from it.
+	_, rotated, err := e.svc.UseRemember(e.ctx, e.a, laptop)
+	e.must(err)
+	thiefSession, _, err := e.sess.Create(e.ctx, e.a.ID, acc.ID)
+	e.must(err)
+	// The old cookie value comes back (the victim's browser): everything is revoked.
+	if _, _, err := e.svc.UseRemember(e.ctx, e.a, laptop); !errors.Is(err, ErrRememberReplayed) {
 		t.Fatalf("replay: %v", err)
 	}
+	for name, sid := range map[string]string{"thief's": thiefSession, "victim's": victimSession} {
+		if _, err := e.sess.Load(e.ctx, e.a.ID, sid); !errors.Is(err, ErrSessionNotFound) {
+			t.Errorf("the %s session survived the replay: %v", name, err)
+		}
+	}
+	if _, err := e.sess.Load(e.ctx, e.a.ID, otherSession); err != nil {
+		t.Errorf("another account's session ended: %v", err)
+	}
+	ems := e.sentEmails()
+	if len(ems) != 1 || ems[0].Template != "sessions_closed" || ems[0].To != "demo@demo.fr" ||
+		ems[0].Data["Link"] != "https://sistec.example.fr/" || ems[0].Data["DisplayName"] != "Test" {
+		t.Fatalf("emails after the replay: %+v", ems)
+	}
 	for _, c := range []string{rotated, phone} {
-		if _, _, err := e.svc.UseRemember(e.ctx, e.a.ID, c); err == nil {
+		if _, _, err := e.svc.UseRemember(e.ctx, e.a, c); err == nil {
 			t.Fatalf("token %q survived the replay", c)
 		}
 	}
 	if n := e.count(`SELECT count(*) FROM remember_tokens WHERE tenant_id = $1 AND account_id = $2`, e.a.ID, acc.ID); n != 0 {
 		t.Fatalf("%d tokens left", n)
 	}
-	if _, _, err := e.svc.UseRemember(e.ctx, e.a.ID, otherCookie); err != nil {
+	if _, _, err := e.svc.UseRemember(e.ctx, e.a, otherCookie); err != nil {
 		t.Fatalf("another account's token revoked: %v", err)
 	}
 	if n := e.count(`SELECT count(*) FROM audit_log WHERE action = 'remember.replayed'`); n != 1 {
@@ -200,25 +220,25 @@ func TestRememberMeExpiresAndRevokes(t *testing.T) {
 	acc := e.newAccount(e.a, "R1", "Test", "demo@demo.fr", StatusActive, goodPassword)
 	c, _, _ := e.svc.IssueRemember(e.ctx, e.a.ID, acc.ID)
 	e.clock.Advance(29 * 24 * time.Hour)
-	_, c, err := e.svc.UseRemember(e.ctx, e.a.ID, c)
+	_, c, err := e.svc.UseRemember(e.ctx, e.a, c)
 	e.must(err)
 	e.clock.Advance(24*time.Hour + time.Second) // 30 days from issue, rotation does not extend
-	if _, _, err := e.svc.UseRemember(e.ctx, e.a.ID, c); !errors.Is(err, ErrRememberInvalid) {
+	if _, _, err := e.svc.UseRemember(e.ctx, e.a, c); !errors.Is(err, ErrRememberInvalid) {
 		t.Fatalf("after 30 days: %v", err)
 	}
 	c, _, _ = e.svc.IssueRemember(e.ctx, e.a.ID, acc.ID)
 	e.must(e.svc.RevokeRemember(e.ctx, e.a.ID, acc.ID))
-	if _, _, err := e.svc.UseRemember(e.ctx, e.a.ID, c); !errors.Is(err, ErrRememberInvalid) {
+	if _, _, err := e.svc.UseRemember(e.ctx, e.a, c); !errors.Is(err, ErrRememberInvalid) {
 		t.Fatalf("revoked: %v", err)
 	}
 	c, _, _ = e.svc.IssueRemember(e.ctx, e.a.ID, acc.ID)
 	e.must(e.svc.ForgetRemember(e.ctx, e.a.ID, c))
-	if _, _, err := e.svc.UseRemember(e.ctx, e.a.ID, c); !errors.Is(err, ErrRememberInvalid) {
+	if _, _, err := e.svc.UseRemember(e.ctx, e.a, c); !errors.Is(err, ErrRememberInvalid) {
 		t.Fatalf("forgotten: %v", err)
 	}
 	c, _, _ = e.svc.IssueRemember(e.ctx, e.a.ID, acc.ID)
 	e.db.MustExec(`UPDATE accounts SET status = 'disabled' WHERE tenant_id = $1 AND id = $2`, e.a.ID, acc.ID)
-	if _, _, err := e.svc.UseRemember(e.ctx, e.a.ID, c); !errors.Is(err, ErrRememberInvalid) {
+	if _, _, err := e.svc.UseRemember(e.ctx, e.a, c); !errors.Is(err, ErrRememberInvalid) {
 		t.Fatalf("disabled account: %v", err)
 	}
 }

@@ -82,10 +82,12 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	river.AddWorker(workers, &payment.ReconcileWorker{Service: a.Payments})
 	purge := &PurgeWorker{}
 	river.AddWorker(workers, purge)
+	addressRequests := &account.AddressRequestWorker{Tenants: a.Tenants}
+	river.AddWorker(workers, addressRequests)
 	importer := &imports.Worker{}
 	river.AddWorker(workers, importer)
 	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval,
-		Queues:   map[string]int{imports.Queue: cmp.Or(o.ImportWorkers, 2)},
+		Queues:   map[string]int{account.RequestQueue: 2, imports.Queue: cmp.Or(o.ImportWorkers, 2)},
 		Periodic: []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob()}}); err != nil {
 		return nil, err
 	}
@@ -96,10 +98,12 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		DB:     d,
 		Hasher: account.NewHasher(cmp.Or(cfg.Security.Argon2MaxConcurrent, runtime.GOMAXPROCS(0))),
 		Outbox: outbox,
+		Jobs:   a.Jobs,
 		Links:  links,
 		Now:    o.Now,
 		Limits: account.Limits{RememberTTL: cfg.Security.RememberMe},
 	}
+	addressRequests.Service = a.Accounts
 	a.Sessions = &account.Sessions{DB: d, IdleTimeout: cfg.Security.SessionIdle,
 		AbsoluteTimeout: cfg.Security.SessionAbsolute, Now: o.Now}
 	purge.Accounts, purge.Sessions = a.Accounts, a.Sessions

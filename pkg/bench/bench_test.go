@@ -97,6 +97,35 @@ func TestProcStatSelf(t *testing.T) {
 	}
 }
 
+func TestAUCAndQuartiles(t *testing.T) {
+	ms := func(vs ...int) []time.Duration {
+		out := make([]time.Duration, len(vs))
+		for i, v := range vs {
+			out[i] = time.Duration(v) * time.Millisecond
+		}
+		return out
+	}
+	for _, c := range []struct {
+		a, b []time.Duration
+		want float64
+	}{
+		{ms(5, 6, 7), ms(1, 2, 3), 1},         // every a slower: separable
+		{ms(1, 2, 3), ms(5, 6, 7), 0},         // every a faster
+		{ms(1, 2, 3, 4), ms(1, 2, 3, 4), 0.5}, // the same: indistinguishable
+		{ms(2, 2), ms(2, 2, 2), 0.5},          // ties count half
+		{ms(1, 4), ms(2, 3), 0.5},
+		{ms(3), ms(1, 2, 3, 4), 0.625}, // 2 below, 1 tie, 1 above
+	} {
+		if got := auc(c.a, c.b); got != c.want {
+			t.Errorf("auc(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+	q1, q2, q3 := quartiles(ms(8, 1, 7, 2, 6, 3, 5, 4))
+	if q1 != 3*time.Millisecond || q2 != 5*time.Millisecond || q3 != 7*time.Millisecond {
+		t.Errorf("quartiles %v %v %v", q1, q2, q3)
+	}
+}
+
 // The generated uploads have the announced sizes and lines.
 func TestImportMemoryBodies(t *testing.T) {
 	r, size := oneLine(1000)

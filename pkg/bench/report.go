@@ -13,19 +13,20 @@ import (
 
 // report is everything the table shows.
 type report struct {
-	machine string
-	data    string
-	idleRSS int64
-	rows    []scenarioRow
-	imp     importResult
+	machine   string
+	data      string
+	idleRSS   int64
+	rows      []scenarioRow
+	imp       importResult
+	sizes     []sizePoint
+	logins    loginsResult
+	enumRows  []enumerationResult
+	stateless *statelessResult
+	notes     []string
+	noisy     []string // scenarios during which other processes used the CPU
+	failure   string
 	// importMemory: uploads through the API against the server's RSS (imports.go).
 	importMemory []importMemoryRow
-	sizes        []sizePoint
-	logins       loginsResult
-	stateless    *statelessResult
-	notes        []string
-	noisy        []string // scenarios during which other processes used the CPU
-	failure      string
 }
 
 type scenarioRow struct {
@@ -145,6 +146,7 @@ func (rep *report) print(w io.Writer, r *run) {
 			fmt.Sprintf("bound %d × %.0f MiB = %.0f MiB", l.bound, float64(l.memKiB)/1024, float64(l.bound*l.memKiB)/1024), "", "", "", fmt.Sprintf("peak ≤ %d", l.bound),
 			verdict(l.err == "" && l.peak >= 1 && l.peak <= l.bound))
 	}
+	printEnumeration(w, rep.enumRows)
 	if st := rep.stateless; st != nil {
 		fmt.Fprintln(w, line)
 		fmt.Fprintf(w, "stateless   two `portail serve` instances (A, B) behind a round-robin reverse proxy with health checks\n")

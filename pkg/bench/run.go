@@ -57,6 +57,9 @@ func (r *run) do(ctx context.Context) error {
 	if err := sd.payers(ctx); err != nil {
 		return err
 	}
+	if err := r.prepareEnumeration(ctx, sd); err != nil {
+		return err
+	}
 	r.rep.data = fmt.Sprintf("%d communes, %s accounts, %s invoices", o.Communes, num(o.Accounts), num(o.Invoices))
 	if o.Large > 0 {
 		r.rep.data += fmt.Sprintf(" (then %s for the flat-cost check)", num(o.Large))
@@ -204,6 +207,11 @@ func (r *run) do(ctx context.Context) error {
 		r.rep.logins.memKiB, _ = strconv.Atoi(m[1])
 	}
 	r.rep.logins.rss = m.peakRSS
+
+	// Known and unknown addresses, timed one request at a time.
+	if err := r.enumeration(ctx, srv, sd); err != nil {
+		return err
+	}
 
 	if o.Profile != "" {
 		if err := r.profile(ctx, a, rs); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/viper"
 
 	"portail/configs"
+	"portail/pkg/payfip"
 )
 
 // Config is the whole configuration of the program.
@@ -75,6 +76,9 @@ type PayFiP struct {
 	WSPaymentURL string        `mapstructure:"ws_payment_url"`
 	SOAPURL      string        `mapstructure:"soap_url"`
 	Timeout      time.Duration `mapstructure:"timeout"`
+	// CallbackNetworks are PayFiP's source networks (CIDRs or addresses):
+	// a classic result changes a payment only when it comes from them.
+	CallbackNetworks []string `mapstructure:"callback_networks"`
 }
 
 type Tenants struct {
@@ -235,6 +239,9 @@ func (c Config) validate() error {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			bad(key, "must be an absolute http(s) URL, got %q", u)
 		}
+	}
+	if _, err := payfip.ParseNetworks(c.PayFiP.CallbackNetworks); err != nil {
+		bad("payfip.callback_networks", "%v", err)
 	}
 	switch c.Log.Format {
 	case "text", "json":

@@ -40,6 +40,24 @@ func TestFileThenEnvironmentOverride(t *testing.T) {
 	}
 }
 
+func TestCallbackNetworksFromFileAndEnvironment(t *testing.T) {
+	c, err := config.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.PayFiP.CallbackNetworks) != 0 {
+		t.Fatalf("default callback networks %v, want none", c.PayFiP.CallbackNetworks)
+	}
+	p := writeFile(t, "payfip:\n  callback_networks: [\"192.0.2.0/24\", \"2001:db8::1\"]\n")
+	if c, err = config.Load(p); err != nil || len(c.PayFiP.CallbackNetworks) != 2 {
+		t.Fatalf("from file: %v %v", c.PayFiP.CallbackNetworks, err)
+	}
+	t.Setenv("PORTAIL_PAYFIP_CALLBACK_NETWORKS", "198.51.100.0/24,203.0.113.7")
+	if c, err = config.Load(p); err != nil || len(c.PayFiP.CallbackNetworks) != 2 || c.PayFiP.CallbackNetworks[1] != "203.0.113.7" {
+		t.Fatalf("from environment: %v %v", c.PayFiP.CallbackNetworks, err)
+	}
+}
+
 func TestErrorsNameTheKey(t *testing.T) {
 	cases := map[string]struct {
 		file string
@@ -53,6 +71,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		"remember too long":    {file: "security:\n  remember_me: 2000h\n", key: "security.remember_me"},
 		"unknown env variable": {env: [2]string{"PORTAIL_DATABSE_URL", "x"}, key: "PORTAIL_DATABSE_URL"},
 		"bad env value":        {env: [2]string{"PORTAIL_HTTP_IDLE_TIMEOUT", "-5s"}, key: "http.idle_timeout"},
+		"bad callback network": {file: "payfip:\n  callback_networks: [\"192.0.2.0/24\", \"payfip.gouv.fr\"]\n", key: "payfip.callback_networks"},
+		"bad callback env":     {env: [2]string{"PORTAIL_PAYFIP_CALLBACK_NETWORKS", "192.0.2.0/33"}, key: "payfip.callback_networks"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

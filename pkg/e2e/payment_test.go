@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"portail/pkg/apptest"
 	"portail/pkg/browsertest"
+	"portail/pkg/payfip/sim"
 )
 
 func setMode(t *testing.T, e *apptest.Env, slug, mode string) {
@@ -132,4 +134,38 @@ func TestBatchRefusedWhereNotAllowed(t *testing.T) {
 	p.MustSee("Nombre de factures 1", "Montant à régler 98,12 €")
 	p.ClickText("EAU-2024-000123")
 	p.MustSee("Votre collectivité ne permet de régler qu'une facture à la fois.", "Nombre de factures 1", "Montant à régler 98,12 €")
+}
+
+// In classic mode the browser's return is never trusted: when PayFiP's own
+// call is late, the resident is told the payment is being checked, then
+// sees the outcome on refreshing once PayFiP has called.
+func TestClassicResultAwaitsPayFiPsOwnCall(t *testing.T) {
+	e := apptest.Start(t, apptest.Options{Demo: true})
+	setMode(t, e, "sistec", "classic")
+	ctl := sim.DefaultControl()
+	ctl.NotifyDelayMS = 1500
+	if err := e.PayFiP.Sim.Control(ctl); err != nil {
+		t.Fatal(err)
+	}
+	p := loggedIn(t, e, "sistec.localhost", "demo@demo.fr")
+	payOne(t, p, "2017-020-002059", "243,11 €")
+	p.ClickText("Payer par carte bancaire")
+	p.MustSee("Résultat du paiement", "Votre paiement est en cours de vérification", "Actualiser le résultat du paiement")
+	p.MustNotSee("a été accepté")
+	if strings.Contains(p.URL(), "resultrans") {
+		t.Errorf("the result's parameters stay in the address bar: %s", p.URL())
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for invoiceStatus(t, e, "2017-020-002059") != "paid" {
+		if time.Now().After(deadline) {
+			t.Fatal("PayFiP's call never paid the invoice")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.ClickText("Actualiser le résultat du paiement")
+	p.MustSee("Votre paiement de 243,11 € a été accepté", "2017-020-002059", "Télécharger l'attestation de paiement")
+	deliveries := e.PayFiP.Sim.Payments()[0].Deliveries
+	if len(deliveries) == 0 || deliveries[0].Status != 200 {
+		t.Fatalf("PayFiP's call to urlcl: %+v", deliveries)
+	}
 }

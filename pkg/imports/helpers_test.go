@@ -292,4 +292,3 @@ func (e *endless) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-

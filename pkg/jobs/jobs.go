@@ -19,14 +19,11 @@ type Client = river.Client[*sql.Tx]
 // Options tunes the client. A nil Workers gives an insert-only client.
 type Options struct {
 	Workers      *river.Workers
-	Concurrency  int           // workers of the default queue (default 10)
-	PollInterval time.Duration // how often to look for new jobs (default 1s; tests use less)
+	Concurrency  int            // workers of the default queue (default 10)
+	Queues       map[string]int // other queues and their workers, besides the default one
+	PollInterval time.Duration  // how often to look for new jobs (default 1s; tests use less)
 	Periodic     []*river.PeriodicJob
 	Logger       *slog.Logger
-	// Queues are worked besides the default one, each with its number of
-	// workers (imports have their own few, so that big files cannot starve
-	// emails nor exhaust memory).
-	Queues map[string]int
 	// OnlyQueues works Queues alone, not the default queue (a one-off
 	// command that works its own job).
 	OnlyQueues bool

@@ -82,6 +82,16 @@ func ParseClassicCallback(values url.Values) (Result, error) {
 	return res, errors.Join(errs...)
 }
 
+// ClassicRefDet is the refdet named by urlcl's parameters (any case), or
+// "" when it is missing, given twice with different values, or invalid.
+func ClassicRefDet(values url.Values) string {
+	v, err := lookupFold(values, "refdet")
+	if err != nil || !ValidRefDet(v) {
+		return ""
+	}
+	return v
+}
+
 // lookupFold returns the value of name, matched case-insensitively. Several
 // spellings carrying different values are refused: which one would be true?
 func lookupFold(values url.Values, name string) (string, error) {

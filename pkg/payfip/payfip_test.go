@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -336,5 +337,32 @@ func TestEncodeRequest(t *testing.T) {
 		if !strings.Contains(b, want) {
 			t.Errorf("missing %q in %s", want, b)
 		}
+	}
+}
+
+func TestNetworks(t *testing.T) {
+	nets, err := ParseNetworks([]string{"192.0.2.0/24", " 198.51.100.7 ", "2001:db8::/32", "::ffff:203.0.113.0/120"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]bool{
+		"192.0.2.10": true, "192.0.3.1": false, "198.51.100.7": true, "198.51.100.8": false,
+		"2001:db8::1": true, "2001:db9::1": false, "::ffff:192.0.2.10": true, "203.0.113.5": true,
+		"127.0.0.1": false, "::1": false,
+	} {
+		if got := nets.Contains(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("Contains(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	if nets.Contains(netip.Addr{}) {
+		t.Error("the zero address is in the networks")
+	}
+	var none Networks
+	if none.Contains(netip.MustParseAddr("127.0.0.1")) {
+		t.Error("an empty list trusts someone")
+	}
+	_, err = ParseNetworks([]string{"192.0.2.0/24", "payfip.gouv.fr", "10.0.0.0/33", ""})
+	if err == nil || !strings.Contains(err.Error(), `[1] "payfip.gouv.fr"`) || !strings.Contains(err.Error(), "[2]") || !strings.Contains(err.Error(), "[3]") {
+		t.Fatalf("bad entries: %v", err)
 	}
 }

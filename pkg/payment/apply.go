@@ -15,19 +15,6 @@ import (
 	"portail/pkg/tenant"
 )
 
-// ApplyResult applies an unsigned classic result (the urlcl callback or the
-// browser return, source SourceCallback or SourceReturn) to the pending
-// attempt of tenant t with that refdet. It changes nothing and fails when
-// the refdet is unknown to t (ErrNotFound), when numcli, refdet or amount
-// differ (ErrMismatch), or when the attempt is a WS one (ErrUntrusted: only
-// PayFiP's SOAP answer may resolve those, see ResolveWS).
-//
-// Exactly one result moves an attempt out of 'pending'; a replay, or the
-// loser of a race, gets the current state with changed false.
-func (s *Service) ApplyResult(ctx context.Context, t *tenant.Tenant, res payfip.Result, source string) (*Attempt, bool, error) {
-	return s.apply(ctx, t, res, source, false)
-}
-
 // ResolveWS asks PayFiP for the result of the WS attempt idOp of tenant t
 // (recupererDetailPaiementSecurise: the only trusted result) and applies
 // it. source is SourceNotification, SourceReturn or SourceReconciliation.
@@ -76,7 +63,10 @@ func (s *Service) ResolveWS(ctx context.Context, t *tenant.Tenant, idOp, source 
 
 // apply checks res against the stored attempt and moves it out of
 // 'pending'. trusted results come from recupererDetailPaiementSecurise and
-// are looked up by idOp; untrusted ones (classic) by refdet.
+// are looked up by idOp; classic ones (unsigned, received from PayFiP's
+// networks: see ReceiveClassic) by refdet. Exactly one result moves an
+// attempt out of 'pending'; a replay, or the loser of a race, gets the
+// current state with changed false.
 func (s *Service) apply(ctx context.Context, t *tenant.Tenant, res payfip.Result, source string, trusted bool) (*Attempt, bool, error) {
 	if t == nil {
 		return nil, false, errors.New("payment: apply: no tenant")

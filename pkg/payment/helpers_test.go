@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -29,6 +30,37 @@ import (
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// sourceBrowser marks, in hits, a classic result that came from outside
+// PayFiP's networks (the payer's browser).
+const sourceBrowser = "browser"
+
+// Addresses a classic result may come from in these tests: the simulator's
+// (in PayFiP's networks) and this machine's usual one (a browser, curl).
+var (
+	payfipAddr  = netip.MustParseAddr(devenv.PayFiPCallbackAddr)
+	browserAddr = netip.MustParseAddr("127.0.0.1")
+)
+
+// peer is the request's direct peer address.
+func peer(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// classicParams are the parameters PayFiP sends to urlcl for res.
+func classicParams(res payfip.Result) url.Values {
+	v := url.Values{"numcli": {res.NumCli}, "exer": {res.Exer}, "refdet": {res.RefDet},
+		"montant": {fmt.Sprint(res.Montant)}, "mel": {res.Mel}, "saisie": {res.Saisie},
+		"resultrans": {res.ResultTrans}, "dattrans": {res.DatTrans}, "heurtrans": {res.HeurTrans}}
+	if res.NumAuto != "" {
+		v.Set("numauto", res.NumAuto)
+	}
+	return v
+}
 
 // clock is the service's clock, moved by tests (safe for concurrent use).
 type clock struct {
@@ -118,9 +150,10 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// portalHandler plays the lead's handlers: notification and WS return go
-// through ResolveWS, the classic urlcl (server call or browser) through
-// ApplyResult. Browsers are told apart by a header the test browser sets.
+// portalHandler plays the portal's handlers: notification and WS return go
+// through ResolveWS, every call to the classic urlcl through ReceiveClassic
+// with its peer address: the simulator calls from 127.0.0.2 (trusted, see
+// newEnv), test browsers from 127.0.0.1.
 func (e *env) portalHandler() http.Handler {
 	m := http.NewServeMux()
 	record := func(slug, source string, changed bool, err error) {
@@ -163,16 +196,16 @@ func (e *env) portalHandler() http.Handler {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
-		res, err := payfip.ParseClassicCallback(r.Form)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+		a, changed, err := e.svc.ReceiveClassic(r.Context(), t, ClassicCall{Params: r.Form, From: peer(r)})
+		source := SourceCallback
+		if errors.Is(err, ErrUnverifiedSource) {
+			// A browser: recorded, and shown the attempt as it stands.
+			source = sourceBrowser
+			record(t.Slug, source, changed, err)
+			a, err = getAttempt(r.Context(), e.d, `p.tenant_id = $1 AND p.refdet = $2`, t.ID, payfip.ClassicRefDet(r.Form))
+			answer(w, a, err)
 			return
 		}
-		source := SourceCallback
-		if r.Header.Get("X-Test-Browser") != "" {
-			source = SourceReturn
-		}
-		a, changed, err := e.svc.ApplyResult(r.Context(), t, res, source)
 		record(t.Slug, source, changed, err)
 		answer(w, a, err)
 	})
@@ -286,8 +319,7 @@ func (e *env) addInvoice(t *tenant.Tenant, accountID int64, number string, cents
 	return id
 }
 
-// browser is a resident's browser: it follows redirects (or not), and marks
-// its requests so the portal can tell a return from PayFiP's own call.
+// browser is a resident's browser: it follows redirects (or not).
 func (e *env) browser(follow bool) *http.Client {
 	c := &http.Client{Timeout: 15 * time.Second, Transport: browserTransport{}}
 	if !follow {
@@ -300,7 +332,6 @@ type browserTransport struct{}
 
 func (browserTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	r.Header.Set("X-Test-Browser", "1")
 	r.Header.Set("User-Agent", "Mozilla/5.0 (test)")
 	return http.DefaultTransport.RoundTrip(r)
 }

@@ -11,11 +11,16 @@
 //
 // Wiring: the WS notification (POST /paiement/notification) and browser
 // return (GET /paiement/retour?idop=…) pass the idOp read by
-// payfip.ParseNotification to ResolveWS; the classic urlcl
-// (/paiement/retour-classique, called by PayFiP and by the browser) passes
-// payfip.ParseClassicCallback's result to ApplyResult. None of them needs
-// the session. Register ReconcileWorker and NewReconcilePeriodicJob with
-// River.
+// payfip.ParseNotification to ResolveWS. The classic urlcl
+// (/paiement/retour-classique) is called by PayFiP's server and then by the
+// browser, with the same unsigned parameters, all of them visible to the
+// payer: it passes every call (parameters and client address) to
+// ReceiveClassic, which applies the result only when it comes from PayFiP's
+// networks (payfip.callback_networks, or the commune's own list) and audits
+// any other as payment.classic_result_unverified. A browser there is shown
+// the attempt's state (GetByRefDet, the owner's only), never trusted. None
+// of these routes needs the session. Web-service mode is recommended.
+// Register ReconcileWorker and NewReconcilePeriodicJob with River.
 package payment
 
 import (
@@ -26,6 +31,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 	_ "time/tzdata" // Europe/Paris even in a scratch container
@@ -74,9 +80,9 @@ func (s Status) Label() string {
 // What delivered a result (payments.resolved_by).
 const (
 	SourceNotification   = "notification"   // WS: PayFiP's server-to-server POST to urlnotif
-	SourceReturn         = "return"         // the browser coming back (WS urlredirect, classic urlcl)
+	SourceReturn         = "return"         // WS: the browser coming back to urlredirect (the result is asked to PayFiP)
 	SourceReconciliation = "reconciliation" // the periodic job
-	SourceCallback       = "callback"       // classic: PayFiP's server-side call to urlcl
+	SourceCallback       = "callback"       // classic: PayFiP's server-side call to urlcl, from its networks
 	sourceStart          = "start"          // creerPaiementSecurise failed: PayFiP never had it
 )
 
@@ -107,9 +113,17 @@ var (
 	// ErrMismatch: a result whose numcli, refdet, idOp or amount differs
 	// from the stored attempt. Nothing was changed.
 	ErrMismatch = errors.New("payment: result does not match the attempt")
-	// ErrUntrusted: ApplyResult was given a result for a WS attempt. Those
-	// are resolved only from PayFiP's own answer, through ResolveWS.
+	// ErrUntrusted: a classic result named a WS attempt. Those are resolved
+	// only from PayFiP's own answer, through ResolveWS.
 	ErrUntrusted = errors.New("payment: a web-service attempt is resolved only through ResolveWS")
+	// ErrUnverifiedSource: a classic result that did not come from PayFiP's
+	// networks. It was audited and changed nothing.
+	ErrUnverifiedSource = errors.New("payment: classic result from outside PayFiP's networks")
+	// ErrBadResult: PayFiP's classic call could not be read.
+	ErrBadResult = errors.New("payment: unreadable classic result")
+	// ErrNoCallbackNetworks: a classic commune without PayFiP's source
+	// networks, whose results could never be applied.
+	ErrNoCallbackNetworks = errors.New("payment: classic mode without payfip.callback_networks")
 )
 
 // RefusedError says why a payment cannot start; Reason is shown to the
@@ -121,16 +135,18 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string { return "payment: refused: " + e.Reason }
 
-// UnavailableError is a failure of PayFiP when starting a WS payment: the
-// attempt is marked 'error', its invoices are free and the resident may try
-// again at once. Message is shown to the resident.
+// UnavailableError is a payment that cannot start now: a failure of PayFiP
+// when starting a WS payment (the attempt is marked 'error', its invoices
+// are free and the resident may try again at once), or a classic commune
+// whose results could not be received (ErrNoCallbackNetworks, nothing
+// stored). Message is shown to the resident.
 type UnavailableError struct {
 	Message string
 	Err     error
 }
 
 func (e *UnavailableError) Error() string {
-	return "payment: PayFiP did not create the payment: " + e.Err.Error()
+	return "payment: PayFiP unavailable: " + e.Err.Error()
 }
 
 func (e *UnavailableError) Unwrap() error { return e.Err }
@@ -322,9 +338,15 @@ func getAttempt(ctx context.Context, q sqlx.QueryerContext, where string, args .
 	return &a, nil
 }
 
-// audit appends a row to audit_log (payment transitions are security
-// events, SECURITY.md "Web").
+// audit appends a row to audit_log: payment transitions are security
+// events.
 func audit(ctx context.Context, x sqlx.ExecerContext, tenantID int64, actorKind string, actorID int64, action string, details map[string]any) error {
+	return auditFrom(ctx, x, tenantID, actorKind, actorID, netip.Addr{}, action, details)
+}
+
+// auditFrom is audit with the client address of the request (ip column;
+// none when from is the zero Addr).
+func auditFrom(ctx context.Context, x sqlx.ExecerContext, tenantID int64, actorKind string, actorID int64, from netip.Addr, action string, details map[string]any) error {
 	b, err := json.Marshal(details)
 	if err != nil {
 		return fmt.Errorf("payment: audit details: %w", err)
@@ -333,8 +355,12 @@ func audit(ctx context.Context, x sqlx.ExecerContext, tenantID int64, actorKind 
 	if actorID != 0 {
 		actor = sql.NullInt64{Int64: actorID, Valid: true}
 	}
-	_, err = x.ExecContext(ctx, `INSERT INTO audit_log (tenant_id, actor_kind, actor_id, action, details)
-		VALUES ($1, $2, $3, $4, $5::jsonb)`, tenantID, actorKind, actor, action, string(b))
+	var ip sql.NullString
+	if from.IsValid() {
+		ip = sql.NullString{String: from.Unmap().WithZone("").String(), Valid: true}
+	}
+	_, err = x.ExecContext(ctx, `INSERT INTO audit_log (tenant_id, actor_kind, actor_id, action, ip, details)
+		VALUES ($1, $2, $3, $4, $5::inet, $6::jsonb)`, tenantID, actorKind, actor, action, ip, string(b))
 	if err != nil {
 		return fmt.Errorf("payment: audit: %w", err)
 	}

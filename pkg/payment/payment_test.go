@@ -3,10 +3,13 @@ package payment
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -139,10 +142,11 @@ func TestClassicHappyPath(t *testing.T) {
 	if got.Status != StatusPaid || got.ResolvedBy != SourceCallback || got.NumAuto == "" {
 		t.Fatalf("attempt %+v", got)
 	}
-	// The server-side callback won; the browser's return was a replay.
+	// PayFiP's server-side call applied the result; the browser's return
+	// (same parameters, from outside PayFiP's networks) was only recorded.
 	hits := e.hitsSnapshot()
-	if len(hits) != 2 || hits[0].Source != SourceCallback || !hits[0].Changed ||
-		hits[1].Source != SourceReturn || hits[1].Changed || hits[1].Err != nil {
+	if len(hits) != 2 || hits[0].Source != SourceCallback || !hits[0].Changed || hits[0].Err != nil ||
+		hits[1].Source != sourceBrowser || hits[1].Changed || !errors.Is(hits[1].Err, ErrUnverifiedSource) {
 		t.Fatalf("hits %+v", hits)
 	}
 	if iv := e.invoice(ten, inv); iv.Status != "paid" || iv.PaidHow != "online" {
@@ -244,7 +248,7 @@ func TestForgedResultsChangeNothing(t *testing.T) {
 		want error
 	}{
 		{"unknown refdet", a1, forge(func(r *payfip.Result) { r.RefDet = "UNKNOWN000REF" }), ErrNotFound},
-		{"invalid refdet", a1, forge(func(r *payfip.Result) { r.RefDet = "<script>" }), ErrNotFound},
+		{"invalid refdet", a1, forge(func(r *payfip.Result) { r.RefDet = "<script>" }), ErrBadResult},
 		{"other tenant", b1, forge(func(r *payfip.Result) { r.NumCli = "009999" }), ErrNotFound},
 		{"other amount", a1, forge(func(r *payfip.Result) { r.Montant = 100 }), ErrMismatch},
 		{"numcli mismatch", a1, forge(func(r *payfip.Result) { r.NumCli = "009999" }), ErrMismatch},
@@ -253,7 +257,8 @@ func TestForgedResultsChangeNothing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, changed, err := e.svc.ApplyResult(e.ctx, c.ten, c.res, SourceCallback)
+			// Even from PayFiP's networks.
+			got, changed, err := e.svc.ReceiveClassic(e.ctx, c.ten, ClassicCall{Params: classicParams(c.res), From: payfipAddr})
 			if !errors.Is(err, c.want) || changed || got != nil {
 				t.Fatalf("got %+v %v %v, want %v", got, changed, err, c.want)
 			}
@@ -302,7 +307,7 @@ func TestForgedResultsChangeNothing(t *testing.T) {
 		t.Fatalf("only %d rejected results audited", n)
 	}
 	// The genuine result still applies.
-	if got, changed, err := e.svc.ApplyResult(e.ctx, a1, good, SourceCallback); err != nil || !changed || got.Status != StatusPaid {
+	if got, changed, err := e.svc.ReceiveClassic(e.ctx, a1, ClassicCall{Params: classicParams(good), From: payfipAddr}); err != nil || !changed || got.Status != StatusPaid {
 		t.Fatalf("genuine result: %+v %v %v", got, changed, err)
 	}
 }
@@ -393,14 +398,15 @@ func TestRaceNotificationReturnReconciliation(t *testing.T) {
 		for i := range 50 {
 			wg.Go(func() {
 				<-gate
-				source := SourceCallback
+				// Half from PayFiP, half the same result from a browser.
+				from := payfipAddr
 				if i%2 == 1 {
-					source = SourceReturn
+					from = browserAddr
 				}
-				_, ch, err := e.svc.ApplyResult(e.ctx, ten, res, source)
+				_, ch, err := e.svc.ReceiveClassic(e.ctx, ten, ClassicCall{Params: classicParams(res), From: from})
 				mu.Lock()
 				defer mu.Unlock()
-				if err != nil {
+				if err != nil && !(from == browserAddr && errors.Is(err, ErrUnverifiedSource)) {
 					t.Error(err)
 				}
 				if ch {
@@ -412,6 +418,9 @@ func TestRaceNotificationReturnReconciliation(t *testing.T) {
 		wg.Wait()
 		if changed != 1 || len(e.emails(ten)) != 1 || e.attempt(ten, a.ID).Status != StatusPaid {
 			t.Fatalf("%d transitions, %d emails", changed, len(e.emails(ten)))
+		}
+		if n := e.count(`SELECT count(*) FROM audit_log WHERE action = 'payment.classic_result_unverified'`); n != 25 {
+			t.Fatalf("%d browser results audited, want 25", n)
 		}
 	})
 }
@@ -826,5 +835,118 @@ func TestObjetAndRetryReason(t *testing.T) {
 	at := ceilMinute(now.Add(2*time.Hour + 10*time.Second))
 	if got := RetryReason(at, now); got != "Vous pourrez effectuer une nouvelle tentative à partir de 04h31." {
 		t.Fatalf("%q", got)
+	}
+}
+
+func TestClassicResultAppliesOnlyFromPayFiPNetworks(t *testing.T) {
+	e := newEnv(t)
+	ten := e.addTenant("belcastel", tenantOpts{mode: "classic", numcli: "012345"})
+	acc := e.addAccount(ten, "demo@demo.fr", "Payeur")
+	inv := e.addInvoice(ten, acc, "EAU-1", 9812)
+	a, _ := e.start(ten, acc, inv)
+	paid := classicParams(payfip.Result{ResultTrans: "P", NumAuto: "FAKE01", DatTrans: "26112026", HeurTrans: "1342",
+		NumCli: "012345", Exer: "2026", RefDet: a.RefDet, Montant: 9812, Mel: "demo@demo.fr", Saisie: "T"})
+	// What a forger adds: a huge value, NUL bytes and invalid UTF-8, many parameters.
+	forged := url.Values{}
+	for k, v := range paid {
+		forged[strings.ToUpper(k)] = v
+	}
+	forged.Set("objet", strings.Repeat("x", 100_000))
+	forged.Set("note", "a\x00b\xffc")
+	for i := range 40 {
+		forged.Set(fmt.Sprintf("z%02d", i), "1")
+	}
+	for _, from := range []netip.Addr{browserAddr, netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.3"), {}} {
+		got, changed, err := e.svc.ReceiveClassic(e.ctx, ten, ClassicCall{Params: forged, From: from, AccountID: acc})
+		if !errors.Is(err, ErrUnverifiedSource) || changed || got != nil {
+			t.Fatalf("result from %v: %+v %v %v", from, got, changed, err)
+		}
+	}
+	if got := e.attempt(ten, a.ID); got.Status != StatusPending || got.NumAuto != "" {
+		t.Fatalf("attempt changed by results from outside PayFiP: %+v", got)
+	}
+	if iv := e.invoice(ten, inv); iv.Status != "unpaid" || len(e.emails(ten)) != 0 {
+		t.Fatalf("invoice %+v, %d emails", iv, len(e.emails(ten)))
+	}
+	var row struct {
+		IP      *string `db:"ip"`
+		Actor   string  `db:"actor_kind"`
+		ActorID *int64  `db:"actor_id"`
+		Details string  `db:"details"`
+	}
+	if err := e.d.Get(&row, `SELECT host(ip) AS ip, actor_kind, actor_id, details::text AS details FROM audit_log
+		WHERE tenant_id = $1 AND action = 'payment.classic_result_unverified' ORDER BY id LIMIT 1`, ten.ID); err != nil {
+		t.Fatal(err)
+	}
+	var details struct {
+		PaymentID     int64               `json:"payment_id"`
+		AttemptStatus string              `json:"attempt_status"`
+		Params        map[string][]string `json:"params"`
+		Dropped       int                 `json:"params_dropped"`
+	}
+	if err := json.Unmarshal([]byte(row.Details), &details); err != nil {
+		t.Fatal(err)
+	}
+	if row.IP == nil || *row.IP != "127.0.0.1" || row.Actor != "resident" || row.ActorID == nil || *row.ActorID != acc {
+		t.Fatalf("audit row: ip %v actor %s %v", row.IP, row.Actor, row.ActorID)
+	}
+	if details.PaymentID != a.ID || details.AttemptStatus != "pending" || details.Params["NUMAUTO"][0] != "FAKE01" ||
+		details.Params["MONTANT"][0] != "9812" || details.Dropped == 0 || len(details.Params) > 24 {
+		t.Fatalf("audit details: %s", row.Details)
+	}
+	if len(row.Details) > 24*(40+4*300) {
+		t.Fatalf("audit details not bounded: %d bytes", len(row.Details))
+	}
+	if n := e.count(`SELECT count(*) FROM audit_log WHERE action = 'payment.classic_result_unverified'`); n != 4 {
+		t.Fatalf("%d unverified results audited, want 4", n)
+	}
+
+	// A commune with its own PayFiP trusts its own networks instead.
+	own := *ten
+	own.PayFiPCallbackNetworks = []string{"192.0.2.0/24"}
+	if _, _, err := e.svc.ReceiveClassic(e.ctx, &own, ClassicCall{Params: paid, From: payfipAddr}); !errors.Is(err, ErrUnverifiedSource) {
+		t.Fatalf("deployment's network for a commune with its own list: %v", err)
+	}
+	got, changed, err := e.svc.ReceiveClassic(e.ctx, &own, ClassicCall{Params: paid, From: netip.MustParseAddr("::ffff:192.0.2.10")})
+	if err != nil || !changed || got.Status != StatusPaid || got.NumAuto != "FAKE01" {
+		t.Fatalf("result from the commune's PayFiP: %+v %v %v", got, changed, err)
+	}
+	// A genuine "A" afterwards does not undo it.
+	cancel := classicParams(payfip.Result{ResultTrans: "A", NumCli: "012345", Exer: "2026", RefDet: a.RefDet, Montant: 9812})
+	if got, changed, err := e.svc.ReceiveClassic(e.ctx, &own, ClassicCall{Params: cancel, From: netip.MustParseAddr("192.0.2.10")}); err != nil || changed || got.Status != StatusPaid {
+		t.Fatalf("later cancellation: %+v %v %v", got, changed, err)
+	}
+}
+
+func TestClassicPaymentNeedsCallbackNetworks(t *testing.T) {
+	e := newEnv(t)
+	classic := e.addTenant("belcastel", tenantOpts{mode: "classic", numcli: "012345"})
+	ws := e.addTenant("sistec", tenantOpts{mode: "ws", numcli: "004200"})
+	accC := e.addAccount(classic, "c@belcastel.fr", "Payeur C")
+	accW := e.addAccount(ws, "w@sistec.fr", "Payeur W")
+	invC := e.addInvoice(classic, accC, "EAU-1", 9812)
+	invW := e.addInvoice(ws, accW, "CANT-1", 4410)
+	e.svc.Config.CallbackNetworks = nil
+
+	if err := e.svc.CheckClassicNetworks([]*tenant.Tenant{classic, ws}); err == nil ||
+		!strings.Contains(err.Error(), "belcastel") || !strings.Contains(err.Error(), "payfip.callback_networks") || strings.Contains(err.Error(), "sistec") {
+		t.Fatalf("check: %v", err)
+	}
+	_, _, err := e.svc.Start(e.ctx, classic, accC, []int64{invC})
+	var u *UnavailableError
+	if !errors.As(err, &u) || !errors.Is(err, ErrNoCallbackNetworks) || u.Message != MessageUnavailable {
+		t.Fatalf("classic start without callback networks: %v", err)
+	}
+	if n := e.count(`SELECT count(*) FROM payments WHERE tenant_id = $1`, classic.ID); n != 0 {
+		t.Fatalf("%d attempts stored", n)
+	}
+	e.start(ws, accW, invW) // web-service mode does not need them
+
+	suspended := *classic
+	suspended.Status = "suspended"
+	withOwn := *classic
+	withOwn.PayFiPCallbackNetworks = []string{"192.0.2.0/24"}
+	if err := e.svc.CheckClassicNetworks([]*tenant.Tenant{&suspended, &withOwn, ws}); err != nil {
+		t.Fatalf("suspended commune, or one with its own networks: %v", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"portail/pkg/payfip"
 )
 
 // RetryAt tells whether the resident must wait before paying invoiceID
@@ -50,6 +52,23 @@ func (s *Service) PendingFor(ctx context.Context, tenantID, accountID, invoiceID
 // for another account's or tenant's.
 func (s *Service) Get(ctx context.Context, tenantID, accountID, paymentID int64) (*AttemptWithInvoices, error) {
 	a, err := getAttempt(ctx, s.DB, `p.tenant_id = $1 AND p.account_id = $2 AND p.id = $3`, tenantID, accountID, paymentID)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.withInvoices(ctx, tenantID, []Attempt{*a})
+	if err != nil {
+		return nil, err
+	}
+	return &out[0], nil
+}
+
+// GetByRefDet is Get by the refdet PayFiP echoes (the classic return page):
+// the account's attempt only, ErrNotFound for anyone else's.
+func (s *Service) GetByRefDet(ctx context.Context, tenantID, accountID int64, refdet string) (*AttemptWithInvoices, error) {
+	if !payfip.ValidRefDet(refdet) {
+		return nil, ErrNotFound
+	}
+	a, err := getAttempt(ctx, s.DB, `p.tenant_id = $1 AND p.account_id = $2 AND p.refdet = $3`, tenantID, accountID, refdet)
 	if err != nil {
 		return nil, err
 	}

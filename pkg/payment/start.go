@@ -22,7 +22,8 @@ import (
 // the URL to send the browser to (same window). tenant and accountID come
 // from the host and the session; an invoice of another account or tenant is
 // ErrNotFound. A payment that may not start is a *RefusedError whose Reason
-// is for the resident; a PayFiP failure in WS mode is an *UnavailableError.
+// is for the resident; a PayFiP failure in WS mode, or a classic commune
+// without PayFiP's callback networks, is an *UnavailableError.
 //
 // The attempt is committed, pending, before PayFiP is called or the URL
 // returned, so every result that may come back finds it.
@@ -40,6 +41,13 @@ func (s *Service) Start(ctx context.Context, t *tenant.Tenant, accountID int64, 
 	classicURL, _, client := s.endpoints(t)
 	if mode == payfip.ModeWS && client == nil {
 		return nil, "", errors.New("payment: start: no PayFiP client configured")
+	}
+	if mode == payfip.ModeClassic && len(s.CallbackNetworks(t)) == 0 {
+		// PayFiP's result could never be applied: the resident would pay
+		// and the invoice stay unpaid. `serve` refuses this configuration;
+		// this covers a commune switched to classic while running.
+		s.log().Error("payment: classic commune without PayFiP callback networks", "tenant", t.Slug)
+		return nil, "", &UnavailableError{Message: MessageUnavailable, Err: ErrNoCallbackNetworks}
 	}
 	ids := slices.Clone(invoiceIDs)
 	slices.Sort(ids)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"portail/pkg/payfip"
 )
 
 // File is the content of tenants/<slug>/tenant.yaml.
@@ -55,6 +57,10 @@ type File struct {
 			ClassicURL   string `yaml:"classic_url"`
 			WSPaymentURL string `yaml:"ws_payment_url"`
 			SOAPURL      string `yaml:"soap_url"`
+			// CallbackNetworks replace the deployment's
+			// payfip.callback_networks: where this commune's own PayFiP
+			// sends classic results from.
+			CallbackNetworks []string `yaml:"callback_networks"`
 		} `yaml:"endpoints"`
 	} `yaml:"payfip"`
 	Payments struct {
@@ -266,6 +272,16 @@ func (f *File) validate(path string) error {
 			bad(field, "%q must be an absolute http(s) URL", u)
 		}
 	}
+	for i, n := range f.PayFiP.Endpoints.CallbackNetworks {
+		if _, err := payfip.ParseNetworks([]string{n}); err != nil {
+			bad(fmt.Sprintf("payfip.endpoints.callback_networks[%d]", i), "%q must be a CIDR (192.0.2.0/24) or an IP address", n)
+		}
+	}
+	if len(f.PayFiP.Endpoints.CallbackNetworks) > 0 && f.PayFiP.Endpoints.ClassicURL == "" {
+		// Only the commune's own PayFiP may call back from other networks
+		// than the deployment's: never widen the trust for the shared one.
+		bad("payfip.endpoints.callback_networks", "is allowed only with payfip.endpoints.classic_url (the commune's own PayFiP)")
+	}
 	if f.Payments.BatchMax < 1 || f.Payments.BatchMax > 50 {
 		bad("payments.batch_max", "must be between 1 and 50, got %d", f.Payments.BatchMax)
 	}
@@ -336,4 +352,14 @@ func boolOr(p *bool, def bool) bool {
 		return def
 	}
 	return *p
+}
+
+// callbackNetworks is the commune's own list as stored: trimmed, never nil
+// (the column is NOT NULL; empty means the deployment's list).
+func (f *File) callbackNetworks() []string {
+	out := []string{}
+	for _, n := range f.PayFiP.Endpoints.CallbackNetworks {
+		out = append(out, strings.TrimSpace(n))
+	}
+	return out
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/lib/pq"
 )
 
 // Tenant is one commune and every setting the product reads from it.
@@ -41,6 +43,9 @@ type Tenant struct {
 	PayFiPClassicURL   string `db:"payfip_classic_url"`
 	PayFiPWSPaymentURL string `db:"payfip_ws_payment_url"`
 	PayFiPSOAPURL      string `db:"payfip_soap_url"`
+	// PayFiP's source networks for this commune's classic results; empty =
+	// the deployment's payfip.callback_networks.
+	PayFiPCallbackNetworks pq.StringArray `db:"payfip_callback_networks"`
 
 	BatchAllowed bool `db:"batch_allowed"`
 	BatchMax     int  `db:"batch_max"`

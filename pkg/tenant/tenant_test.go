@@ -59,6 +59,11 @@ func TestCheckNamesFileAndField(t *testing.T) {
 		{"batch max without batch", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200") + "payments:\n  batch_max: 3\n", "payments.batch_max"},
 		{"weak password floor", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200") + "accounts:\n  password_min_length: 5\n", "accounts.password_min_length"},
 		{"not yaml", "slug: [", "tenant.yaml"},
+		{"bad callback network", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200") +
+			"  endpoints:\n    classic_url: https://qualif.example/tpa/paiement.web\n    callback_networks: [\"192.0.2.0/24\", \"payfip.gouv.fr\"]\n",
+			"payfip.endpoints.callback_networks[1]"},
+		{"callback networks without own endpoint", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200") +
+			"  endpoints:\n    callback_networks: [\"192.0.2.0/24\"]\n", "payfip.endpoints.classic_url"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,4 +172,36 @@ func FuzzNormalizeHost(f *testing.F) {
 			t.Fatalf("not idempotent: %q → %q → %q", h, n, tenant.NormalizeHost(n))
 		}
 	})
+}
+
+func TestCommuneCallbackNetworksAreStored(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	writeTenant(t, dir, "a", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200")+
+		"  mode: classic\n  endpoints:\n    classic_url: https://qualif.example/tpa/paiement.web\n    callback_networks: [\"192.0.2.0/24\", \" 198.51.100.7 \"]\n")
+	writeTenant(t, dir, "b", fmt.Sprintf(goodYAML, "b", "b.localhost", "004201"))
+	files, err := tenant.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := tenant.NewStore(d)
+	if _, err := store.Apply(ctx, files); err != nil {
+		t.Fatal(err)
+	}
+	a, err := store.BySlug(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(a.PayFiPCallbackNetworks, " "); got != "192.0.2.0/24 198.51.100.7" {
+		t.Fatalf("commune's callback networks: %q", got)
+	}
+	b, err := store.BySlug(ctx, "b")
+	if err != nil || len(b.PayFiPCallbackNetworks) != 0 {
+		t.Fatalf("commune without its own list: %v %v", b.PayFiPCallbackNetworks, err)
+	}
+	res, err := store.Apply(ctx, files)
+	if err != nil || res[0].Changed || res[1].Changed {
+		t.Fatalf("second apply: %+v %v", res, err)
+	}
 }

@@ -1,11 +1,14 @@
 package web_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"portail/pkg/account"
 	"portail/pkg/apptest"
 )
 
@@ -125,7 +128,67 @@ func TestNeutralActivationMessage(t *testing.T) {
 	if bodies[0] != bodies[1] {
 		t.Errorf("neutral mode reveals which address is known:\n%s\n%s", bodies[0], bodies[1])
 	}
+	// Each request queued the same job; the jobs emailed the pending account only.
+	checkAddressRequests(t, e, "activation", "personne@inconnu.fr", "demo@demo.fr")
 	e.WaitMail("demo@demo.fr", "Accès au portail des factures")
+	checkNoMailTo(t, e, "personne@inconnu.fr")
+	_, body := post(t, e.Client(), e.URL("sistec.localhost", "/activation"), url.Values{"email": {"pas une adresse"}})
+	if !strings.Contains(body, "Veuillez saisir une adresse mail valide.") {
+		t.Errorf("invalid address in neutral mode: %s", body)
+	}
+}
+
+// checkAddressRequests waits until the address requests are worked and
+// checks that there is exactly one per address given, of the same kind and
+// with the same arguments but the address.
+func checkAddressRequests(t *testing.T, e *apptest.Env, purpose string, emails ...string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var left int
+		if err := e.App.DB.Get(&left, `SELECT count(*) FROM river_job WHERE kind = $1
+			AND state NOT IN ('completed', 'cancelled', 'discarded')`, account.AddressRequestArgs{}.Kind()); err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d address requests not worked", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var jobs []struct {
+		Args  []byte `db:"args"`
+		State string `db:"state"`
+	}
+	if err := e.App.DB.Select(&jobs, `SELECT args, state FROM river_job WHERE kind = $1 ORDER BY id`, account.AddressRequestArgs{}.Kind()); err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != len(emails) {
+		t.Fatalf("%d address requests for %d addresses", len(jobs), len(emails))
+	}
+	for i, j := range jobs {
+		var args account.AddressRequestArgs
+		if err := json.Unmarshal(j.Args, &args); err != nil {
+			t.Fatal(err)
+		}
+		if j.State != "completed" || args.Email != emails[i] || string(args.Purpose) != purpose {
+			t.Errorf("request %d: %s %+v", i, j.State, args)
+		}
+	}
+}
+
+// checkNoMailTo checks that the SMTP catcher got nothing for addr.
+func checkNoMailTo(t *testing.T, e *apptest.Env, addr string) {
+	t.Helper()
+	for _, m := range e.Mail.Messages() {
+		for _, to := range m.To {
+			if strings.EqualFold(to, addr) {
+				t.Errorf("email %q sent to %s", m.Subject, addr)
+			}
+		}
+	}
 }
 
 func TestTokenIsSingleUseAndDiesWithPasswordChange(t *testing.T) {
@@ -248,6 +311,71 @@ func TestRememberMeRotatesAndReplayRevokes(t *testing.T) {
 	}
 }
 
+// cookieOf returns the value of the named cookie the client holds for u.
+func cookieOf(c *http.Client, u *url.URL, name string) string {
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == name {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// A thief copies the remember-me cookie and uses it first; when the
+// victim's browser later presents the old value, the thief's session must
+// end with everything else, and the resident is told by email.
+func TestStolenRememberMeCookieEndsThiefSession(t *testing.T) {
+	e := apptest.Start(t, apptest.Options{Demo: true})
+	activateWithPassword(t, e, "sistec.localhost", "demo@demo.fr", strongPassword)
+	victim := login(t, e, "sistec.localhost", "demo@demo.fr", strongPassword, true)
+	u, _ := url.Parse(e.URL("sistec.localhost", "/"))
+	stolen := cookieOf(victim, u, "portail_souvenir")
+	if stolen == "" {
+		t.Fatal("no remember-me cookie after login with Se souvenir de moi")
+	}
+	home := e.URL("sistec.localhost", "/accueil")
+
+	thief := e.Client()
+	thief.Jar.SetCookies(u, []*http.Cookie{{Name: "portail_souvenir", Value: stolen}})
+	if res, _ := fetch(t, thief, home); res.StatusCode != http.StatusOK {
+		t.Fatalf("the copied cookie did not open the space: %d", res.StatusCode)
+	}
+	if cookieOf(thief, u, "portail_session") == "" {
+		t.Fatal("the thief got no session cookie")
+	}
+
+	// The victim's browser, its session cookie gone (closed), comes back
+	// with the remember-me value it still holds.
+	returning := e.Client()
+	returning.Jar.SetCookies(u, []*http.Cookie{{Name: "portail_souvenir", Value: stolen}})
+	res, _ := fetch(t, returning, home)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+		t.Fatalf("replayed cookie: %d %s, want a redirect to the login page", res.StatusCode, res.Header.Get("Location"))
+	}
+
+	res, _ = fetch(t, thief, home)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
+		t.Fatalf("the thief is still logged in after the replay: %d", res.StatusCode)
+	}
+	if res, _ := fetch(t, victim, home); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("the victim's other session survived the replay: %d", res.StatusCode)
+	}
+
+	m := e.WaitMail("demo@demo.fr", "vos sessions ont été fermées")
+	for _, want := range []string{"Bonjour Test SISTEC560,", "a été réutilisé", "toutes vos sessions ont été fermées",
+		"changer votre mot de passe", "Merci de ne pas répondre à ce message."} {
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("email lacks %q:\n%s", want, m.Text)
+		}
+	}
+	if link := apptest.LinkIn(t, m, "http://"); link != e.URL("sistec.localhost", "/") {
+		t.Errorf("link %s, want the login page on the commune's primary host", link)
+	}
+	if !strings.Contains(m.HTML, "MAIRIE DE SISTEC") || !strings.Contains(m.HTML, "toutes vos sessions ont été fermées") {
+		t.Errorf("HTML part not branded or incomplete:\n%s", m.HTML)
+	}
+}
+
 func TestForgedHostNeverReachesEmailedLink(t *testing.T) {
 	e := apptest.Start(t, apptest.Options{Demo: true})
 	activateWithPassword(t, e, "sistec.localhost", "demo@demo.fr", strongPassword)
@@ -287,6 +415,10 @@ func TestLoginAndForgotAnswerAlikeForUnknownEmails(t *testing.T) {
 	if flash(b1) != flash(b2) || flash(b1) == "" {
 		t.Errorf("forgot-password differs: %q / %q", flash(b1), flash(b2))
 	}
+	// Each request queued the same job; the jobs emailed the known address only.
+	checkAddressRequests(t, e, "reset", "demo@demo.fr", "personne@inconnu.fr")
+	e.WaitMail("demo@demo.fr", "Accès au portail des factures", "/mot-de-passe/")
+	checkNoMailTo(t, e, "personne@inconnu.fr")
 }
 
 func TestThrottlingIgnoresRotatingForwardedFor(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -192,15 +193,21 @@ func (s *Server) payStart(c *gin.Context) {
 }
 
 type payResultData struct {
-	Known    bool
+	// Own: the viewer is the resident who started the attempt. Anyone else
+	// (another resident, an anonymous visitor) gets a neutral page.
 	Own      bool
+	SignedIn bool
 	Attempt  *payment.Attempt
 	Numbers  []string
 	Paid     bool
 	Pending  bool
+	Classic  bool // the result is awaited from PayFiP's own call
 	Retry    string
 	Receipt  string
 	Finished string
+	// RefreshURL shows the attempt's state again (no JavaScript, no meta
+	// refresh: the resident chooses when).
+	RefreshURL string
 }
 
 // payReturnWS is urlredirect: PayFiP sends the browser back with the idOp;
@@ -210,63 +217,114 @@ func (s *Server) payReturnWS(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
 	idOp, err := payfip.ParseNotification(c.Request)
 	if err != nil {
-		s.renderPayResult(c, t, nil, http.StatusBadRequest)
+		s.renderPayResult(c, t, nil, "", http.StatusBadRequest)
 		return
 	}
 	a, _, err := s.Payments.ResolveWS(c.Request.Context(), t, idOp, payment.SourceReturn)
-	s.afterResult(c, t, a, err)
+	s.afterResult(c, t, a, "/paiement/retour?"+url.Values{"idop": {idOp}}.Encode(), err)
 }
 
-// payReturnClassic is urlcl of the classic mode: PayFiP calls it
-// server-side, then sends the browser to it, with the result in the query.
+// payReturnClassic is urlcl of the classic mode. PayFiP's server calls it
+// with the result, then sends the browser to it with the same parameters,
+// every one of them visible to the payer: only a call from PayFiP's
+// networks is applied (payment.ReceiveClassic). Any other result, the
+// payer's browser included, is recorded and sent on to the attempt's state
+// (?refdet=… alone), which is all a browser is ever shown here.
 func (s *Server) payReturnClassic(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
-	values := c.Request.URL.Query()
-	if c.Request.Method == http.MethodPost {
-		c.Request.ParseForm()
-		values = c.Request.Form
-	}
-	res, err := payfip.ParseClassicCallback(values)
-	if err != nil {
-		s.renderPayResult(c, t, nil, http.StatusBadRequest)
+	if err := c.Request.ParseForm(); err != nil {
+		s.renderPayResult(c, t, nil, "", http.StatusBadRequest)
 		return
 	}
-	source := payment.SourceCallback
-	if c.GetHeader("Sec-Fetch-Mode") == "navigate" {
-		source = payment.SourceReturn
+	params := c.Request.Form // query and body: PayFiP may use either method
+	refdet := payfip.ClassicRefDet(params)
+	if !payment.IsClassicResult(params) {
+		s.classicState(c, t, refdet)
+		return
 	}
-	a, _, err := s.Payments.ApplyResult(c.Request.Context(), t, res, source)
-	s.afterResult(c, t, a, err)
+	call := payment.ClassicCall{Params: params, From: clientAddr(c)}
+	if r := residentOf(c); r != nil {
+		call.AccountID = r.Account.ID
+	}
+	a, _, err := s.Payments.ReceiveClassic(c.Request.Context(), t, call)
+	switch {
+	case errors.Is(err, payment.ErrUnverifiedSource):
+		// Redirected, the parameters leave the address bar and the
+		// history, and a refresh does not send them again.
+		c.Redirect(http.StatusSeeOther, classicStateURL(refdet))
+	case errors.Is(err, payment.ErrBadResult):
+		s.renderPayResult(c, t, nil, "", http.StatusBadRequest)
+	case err == nil, errors.Is(err, payment.ErrNotFound), errors.Is(err, payment.ErrMismatch), errors.Is(err, payment.ErrUntrusted):
+		s.afterResult(c, t, a, classicStateURL(refdet), err)
+	default:
+		s.fail(c, err)
+	}
 }
 
-func (s *Server) afterResult(c *gin.Context, t *tenant.Tenant, a *payment.Attempt, err error) {
+// classicState shows the resident's own classic attempt named by refdet as
+// it stands; anyone else gets the neutral page.
+func (s *Server) classicState(c *gin.Context, t *tenant.Tenant, refdet string) {
+	var a *payment.Attempt
+	if r := residentOf(c); r != nil && refdet != "" {
+		got, err := s.Payments.GetByRefDet(c.Request.Context(), t.ID, r.Account.ID, refdet)
+		if err != nil && !errors.Is(err, payment.ErrNotFound) {
+			s.fail(c, err)
+			return
+		}
+		if got != nil {
+			a = &got.Attempt
+		}
+	}
+	s.renderPayResult(c, t, a, classicStateURL(refdet), http.StatusOK)
+}
+
+func classicStateURL(refdet string) string {
+	if refdet == "" {
+		return "/paiement/retour-classique"
+	}
+	return "/paiement/retour-classique?" + url.Values{"refdet": {refdet}}.Encode()
+}
+
+// clientAddr is the client IP as the rest of the server computes it: the
+// direct peer, or X-Forwarded-For when the peer is a trusted proxy.
+func clientAddr(c *gin.Context) netip.Addr {
+	a, err := netip.ParseAddr(c.ClientIP())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+func (s *Server) afterResult(c *gin.Context, t *tenant.Tenant, a *payment.Attempt, refreshURL string, err error) {
 	switch {
 	case err == nil:
-		s.renderPayResult(c, t, a, http.StatusOK)
+		s.renderPayResult(c, t, a, refreshURL, http.StatusOK)
 	case errors.Is(err, payment.ErrNotFound), errors.Is(err, payment.ErrMismatch), errors.Is(err, payment.ErrUntrusted):
 		s.log.Warn("payment result refused", "tenant", t.Slug, "error", err, "ip", c.ClientIP())
-		s.renderPayResult(c, t, nil, http.StatusNotFound)
+		s.renderPayResult(c, t, nil, "", http.StatusNotFound)
 	default:
 		// PayFiP unreachable: the attempt stays pending; reconciliation will settle it.
 		s.log.Warn("payment result not known yet", "tenant", t.Slug, "error", err)
-		s.renderPayResult(c, t, a, http.StatusOK)
+		s.renderPayResult(c, t, a, refreshURL, http.StatusOK)
 	}
 }
 
-func (s *Server) renderPayResult(c *gin.Context, t *tenant.Tenant, a *payment.Attempt, status int) {
-	d := payResultData{Attempt: a, Known: a != nil}
+// renderPayResult shows attempt a to the resident who started it, and a
+// neutral page (nothing about the attempt, not even whether it exists) to
+// anyone else.
+func (s *Server) renderPayResult(c *gin.Context, t *tenant.Tenant, a *payment.Attempt, refreshURL string, status int) {
 	r := residentOf(c)
-	if a != nil {
-		d.Own = r != nil && r.Account.ID == a.AccountID
+	d := payResultData{SignedIn: r != nil}
+	if a != nil && r != nil && r.Account.ID == a.AccountID {
+		d.Own, d.Attempt, d.RefreshURL = true, a, refreshURL
 		d.Paid = a.Status == payment.StatusPaid
 		d.Pending = a.Status == payment.StatusPending
-		if d.Own {
-			if full, err := s.Payments.Get(c.Request.Context(), t.ID, a.AccountID, a.ID); err == nil {
-				d.Numbers = full.Numbers()
-			}
-			if d.Paid {
-				d.Receipt = fmt.Sprintf("/paiements/%d/attestation", a.ID)
-			}
+		d.Classic = a.Mode == payfip.ModeClassic
+		if full, err := s.Payments.Get(c.Request.Context(), t.ID, a.AccountID, a.ID); err == nil {
+			d.Numbers = full.Numbers()
+		}
+		if d.Paid {
+			d.Receipt = fmt.Sprintf("/paiements/%d/attestation", a.ID)
 		}
 		if !d.Paid && !d.Pending && a.ResolvedAt != nil && (a.Mode == payfip.ModeClassic || a.IdOp != "") {
 			if at := a.ResolvedAt.Add(t.RetryDelay()); at.After(time.Now()) {

@@ -74,11 +74,11 @@ func (s *Server) loadResident(c *gin.Context) {
 		s.clearCookie(c, sessionCookie)
 	}
 	if v, err := c.Cookie(s.cookieName(rememberCookie)); err == nil && v != "" {
-		accountID, rotated, err := s.Accounts.UseRemember(ctx, t.ID, v)
+		accountID, rotated, err := s.Accounts.UseRemember(ctx, t, v)
 		if err != nil {
 			s.clearCookie(c, rememberCookie)
 			if errors.Is(err, account.ErrRememberReplayed) {
-				s.log.Warn("remember-me cookie replayed: account's tokens revoked", "tenant", t.Slug, "ip", c.ClientIP())
+				s.log.Warn("remember-me cookie replayed: every session and remember-me token of the account revoked, resident emailed", "tenant", t.Slug, "ip", c.ClientIP())
 			}
 			c.Next()
 			return

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	_ "time/tzdata" // Europe/Paris even where the system has no zone files
 
 	"portail/pkg/tenant"
 )
@@ -48,14 +49,22 @@ type Renderer struct {
 
 // New returns a renderer over the templates file system.
 func New(fsys fs.FS, funcs template.FuncMap) *Renderer {
+	// Dates are shown as residents live them, in Paris, whatever the
+	// server's own zone (UTC in a container): a payment made at 00:30 in
+	// Paris is dated that day. DATE columns arrive as UTC midnight, which is
+	// the same day in Paris.
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		panic("view: Europe/Paris: " + err.Error()) // cannot happen: time/tzdata is embedded
+	}
 	base := template.FuncMap{
 		"date": func(t any) string {
 			switch v := t.(type) {
 			case time.Time:
-				return v.Format("02/01/2006")
+				return v.In(paris).Format("02/01/2006")
 			case *time.Time:
 				if v != nil {
-					return v.Format("02/01/2006")
+					return v.In(paris).Format("02/01/2006")
 				}
 			}
 			return ""
