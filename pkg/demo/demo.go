@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"portail/pkg/app"
+	"portail/pkg/imports"
 )
 
 // Load imports every commune's demo payers (and invoices when present).
@@ -30,25 +31,29 @@ func Load(ctx context.Context, a *app.App, tenantsDir string, log *slog.Logger) 
 		if err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
-		rep, err := a.Accounts.ImportPayers(ctx, t.ID, f)
+		rep, err := a.Imports.ImportNow(ctx, t.ID, imports.KindPayers, imports.Actor{Kind: imports.ActorSystem},
+			imports.File{Name: "demo/payers.csv", Body: f}, nil)
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("demo: %s payers: %w", t.Slug, err)
 		}
-		if len(rep.Rejected) > 0 {
-			return fmt.Errorf("demo: %s payers: %d lines rejected: %+v", t.Slug, len(rep.Rejected), rep.Rejected)
+		if rep.Rejected > 0 {
+			return fmt.Errorf("demo: %s payers: %d lines rejected: %+v", t.Slug, rep.Rejected, rep.Errors)
 		}
-		log.Info("demo payers", "tenant", t.Slug, "inserted", rep.Inserted, "updated", rep.Updated, "unchanged", rep.Unchanged)
+		log.Info("demo payers", "tenant", t.Slug, "status", rep.Status, "inserted", rep.Inserted, "updated", rep.Updated, "unchanged", rep.Unchanged)
 
 		invPath := filepath.Join(dir, "invoices.csv")
 		if _, err := os.Stat(invPath); err != nil {
 			continue
 		}
 		irep, err := loadInvoices(ctx, a, t, invPath)
-		if err != nil {
-			return fmt.Errorf("demo: %s invoices: %w %+v", t.Slug, err, irep.Errors)
+		if err == nil && irep.Refused() {
+			err = fmt.Errorf("refused: %+v", irep.Errors)
 		}
-		log.Info("demo invoices", "tenant", t.Slug, "inserted", irep.Inserted, "updated", irep.Updated, "unchanged", irep.Unchanged)
+		if err != nil {
+			return fmt.Errorf("demo: %s invoices: %w", t.Slug, err)
+		}
+		log.Info("demo invoices", "tenant", t.Slug, "status", irep.Status, "inserted", irep.Inserted, "updated", irep.Updated, "unchanged", irep.Unchanged)
 	}
 	return nil
 }
