@@ -93,7 +93,7 @@ func runContext(ctx context.Context, args []string) error {
 	case "tenants":
 		return runTenants(ctx, cfg, log, args[1:])
 	case "import":
-		return runImport(ctx, cfg, log, args[1:])
+		return runImport(ctx, cfg, log, args[1:], os.Stdout, os.Stderr)
 	case "apikey":
 		return runAPIKey(ctx, cfg, log, args[1:])
 	case "bench":

@@ -20,6 +20,7 @@ import (
 	"portail/pkg/apikey"
 	"portail/pkg/blob"
 	"portail/pkg/config"
+	"portail/pkg/imports"
 	"portail/pkg/invoice"
 	"portail/pkg/jobs"
 	"portail/pkg/mail"
@@ -34,6 +35,7 @@ import (
 type Options struct {
 	JobPollInterval time.Duration // default: River's (1 s)
 	Now             func() time.Time
+	ImportWorkers   int // import jobs at once in this instance (default 2)
 }
 
 // App is the whole portal.
@@ -46,7 +48,7 @@ type App struct {
 	Accounts *account.Service
 	Sessions *account.Sessions
 	Invoices *invoice.Store
-	Importer *invoice.Importer
+	Imports  *imports.Service
 	Payments *payment.Service
 	Jobs     *jobs.Client
 	Web      *web.Server
@@ -82,8 +84,10 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	river.AddWorker(workers, purge)
 	addressRequests := &account.AddressRequestWorker{Tenants: a.Tenants}
 	river.AddWorker(workers, addressRequests)
+	importer := &imports.Worker{}
+	river.AddWorker(workers, importer)
 	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval,
-		Queues:   map[string]int{account.RequestQueue: 2},
+		Queues:   map[string]int{account.RequestQueue: 2, imports.Queue: cmp.Or(o.ImportWorkers, 2)},
 		Periodic: []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob()}}); err != nil {
 		return nil, err
 	}
@@ -105,7 +109,8 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	purge.Accounts, purge.Sessions = a.Accounts, a.Sessions
 
 	a.Invoices = &invoice.Store{DB: d}
-	a.Importer = &invoice.Importer{DB: d, Blobs: a.Blobs, Outbox: outbox, Now: o.Now}
+	a.Imports = &imports.Service{DB: d, Blobs: a.Blobs, Jobs: a.Jobs, Outbox: outbox, Now: o.Now, Log: log}
+	importer.Service = a.Imports
 
 	a.Web, err = web.New(web.Deps{
 		Config:    cfg,
@@ -115,7 +120,7 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		Sessions:  a.Sessions,
 		Invoices:  a.Invoices,
 		Blobs:     a.Blobs,
-		Importer:  a.Importer,
+		Imports:   a.Imports,
 		Payments:  a.Payments,
 		APIKeys:   &apikey.Store{DB: d},
 		Templates: templates.FS,

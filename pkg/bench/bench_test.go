@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -122,5 +123,28 @@ func TestAUCAndQuartiles(t *testing.T) {
 	q1, q2, q3 := quartiles(ms(8, 1, 7, 2, 6, 3, 5, 4))
 	if q1 != 3*time.Millisecond || q2 != 5*time.Millisecond || q3 != 7*time.Millisecond {
 		t.Errorf("quartiles %v %v %v", q1, q2, q3)
+	}
+}
+
+// The generated uploads have the announced sizes and lines.
+func TestImportMemoryBodies(t *testing.T) {
+	r, size := oneLine(1000)
+	b, _ := io.ReadAll(r)
+	if int64(len(b)) != size || strings.Count(string(b), "\n") != 1 || !strings.HasSuffix(string(b), strings.Repeat("x", 1000)) {
+		t.Fatalf("one line: %d bytes, announced %d", len(b), size)
+	}
+	c := &commune{payers: 1000}
+	r, _ = normalLines(c, 0, 3)
+	b, _ = io.ReadAll(r)
+	if got := string(b); got != "numero;reference;objet;date;echeance;montant\n"+
+		"API-1;P2;Restauration scolaire;07/02/2015;09/03/2015;80,19\n"+
+		"API-2;P3;Restauration scolaire;16/03/2015;15/04/2015;159,38\n"+
+		"API-3;P4;Restauration scolaire;22/04/2015;22/05/2015;238,57\n" {
+		t.Fatalf("lines %q", got)
+	}
+	r, n := normalLines(c, 1<<20, 0)
+	b, _ = io.ReadAll(r)
+	if int64(len(b)) != n || n != 1<<20 {
+		t.Fatalf("sized: %d", len(b))
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"portail/pkg/invoice"
+	"portail/pkg/imports"
 )
 
 // A resident with heavyInvoices unpaid invoices must not make a page slow:
@@ -37,7 +37,8 @@ func (r *run) heavyResident(ctx context.Context, sd *seeder, base string) ([]*re
 	c := sd.communes[0]
 	email := fmt.Sprintf("%s@%s.example.fr", strings.ToLower(heavyRef), c.slug)
 	payers := fmt.Sprintf("reference;nom;email\n%s;%s;%s\n", heavyRef, heavyName(c), email)
-	if rep, err := sd.a.Accounts.ImportPayers(ctx, c.t.ID, strings.NewReader(payers)); err != nil || rep.Inserted != 1 {
+	if rep, err := sd.a.Imports.ImportNow(ctx, c.t.ID, imports.KindPayers, imports.Actor{Kind: imports.ActorSystem},
+		imports.File{Name: c.slug + "-heavy-payer.csv", Body: strings.NewReader(payers)}, nil); err != nil || rep.Inserted != 1 {
 		return nil, fmt.Errorf("bench: heavy resident's payer: %v (%+v)", err, rep)
 	}
 	if _, err := r.db.ExecContext(ctx, `UPDATE accounts SET status = 'active', password_changed_at = now(), invoice_alerts = false,
@@ -59,7 +60,8 @@ func (r *run) heavyResident(ctx context.Context, sd *seeder, base string) ([]*re
 		b.Write(row.csv(line[:0]))
 	}
 	t := time.Now()
-	rep, err := sd.a.Importer.Import(ctx, c.t, bytes.NewReader(b.Bytes()), nil, invoice.ImportOptions{Filename: c.slug + "-heavy.csv"})
+	rep, err := sd.a.Imports.ImportNow(ctx, c.t.ID, imports.KindInvoices, imports.Actor{Kind: imports.ActorSystem},
+		imports.File{Name: c.slug + "-heavy.csv", Body: bytes.NewReader(b.Bytes())}, nil)
 	if err != nil || rep.Inserted != heavyInvoices {
 		return nil, fmt.Errorf("bench: heavy resident's invoices: %v (%d inserted)", err, rep.Inserted)
 	}

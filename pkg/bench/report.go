@@ -26,6 +26,8 @@ type report struct {
 	notes     []string
 	noisy     []string // scenarios during which other processes used the CPU
 	failure   string
+	// importMemory: uploads through the API against the server's RSS (imports.go).
+	importMemory []importMemoryRow
 }
 
 type scenarioRow struct {
@@ -124,6 +126,7 @@ func (rep *report) print(w io.Writer, r *run) {
 		fmt.Fprintf(w, "%-14s %-27s %7s %8.0f %-55s │\n", "", "all seeding files", "lines/s",
 			float64(i.lines)/max(i.elapsed.Seconds(), 1e-9), fmt.Sprintf("  %s lines, %d files, %s", num(i.lines), i.files, i.elapsed.Round(time.Second)))
 	}
+	rep.printImportMemory(w)
 	if len(rep.sizes) >= 2 {
 		s0 := rep.sizes[0]
 		for _, s := range rep.sizes[1:] {

@@ -242,6 +242,9 @@ func (r *run) do(ctx context.Context) error {
 	if srv.errors.Load() > 0 {
 		r.rep.notes = append(r.rep.notes, fmt.Sprintf("the server logged %d errors (see %s)", srv.errors.Load(), filepath.Join(r.dir, "server.log")))
 	}
+	if err := r.importMemoryRows(ctx, sd.communes[0]); err != nil {
+		return err
+	}
 
 	if o.Stateless {
 		st, err := r.stateless(ctx, rs)

@@ -15,6 +15,7 @@ import (
 
 	"portail/pkg/account"
 	"portail/pkg/app"
+	"portail/pkg/imports"
 	"portail/pkg/invoice"
 	"portail/pkg/tenant"
 )
@@ -118,7 +119,7 @@ payments:
 	return nil
 }
 
-// payers imports each commune's payers file with account.ImportPayers, then
+// payers imports each commune's payers file through the import pipeline, then
 // activates every account with one password hash computed once (hashing
 // 100,000 passwords would take the machine an hour and measure nothing).
 // Alerts are switched off per account: the bench's imports would otherwise
@@ -135,12 +136,13 @@ func (s *seeder) payers(ctx context.Context) error {
 			}
 			fmt.Fprintf(&b, "P%d;%s;%s\n", p, name, c.email(p))
 		}
-		rep, err := s.a.Accounts.ImportPayers(ctx, c.t.ID, &b)
+		rep, err := s.a.Imports.ImportNow(ctx, c.t.ID, imports.KindPayers, imports.Actor{Kind: imports.ActorSystem},
+			imports.File{Name: c.slug + "-payers.csv", Body: &b}, nil)
 		if err != nil {
 			return fmt.Errorf("bench: payers of %s: %w", c.slug, err)
 		}
-		if rep.Inserted != c.payers || len(rep.Rejected) > 0 {
-			return fmt.Errorf("bench: payers of %s: %d inserted, %d rejected (%v)", c.slug, rep.Inserted, len(rep.Rejected), rep.Rejected)
+		if rep.Inserted != c.payers || rep.Rejected > 0 {
+			return fmt.Errorf("bench: payers of %s: %d inserted, %d rejected (%v)", c.slug, rep.Inserted, rep.Rejected, rep.Errors)
 		}
 	}
 	h := account.NewHasher(1)
@@ -157,7 +159,7 @@ func (s *seeder) payers(ctx context.Context) error {
 		password_changed_at = now(), invoice_alerts = false`, hash); err != nil {
 		return fmt.Errorf("bench: activate accounts: %w", err)
 	}
-	s.r.progress("%d accounts imported (account.ImportPayers) and activated in %s", s.r.o.Accounts, time.Since(t).Round(time.Millisecond))
+	s.r.progress("%d accounts imported (payers import) and activated in %s", s.r.o.Accounts, time.Since(t).Round(time.Millisecond))
 	return nil
 }
 
@@ -224,7 +226,10 @@ func (s *seeder) grow(ctx context.Context, target int) error {
 }
 
 // importFile imports n "other" invoices of c, or with withResident the
-// bench resident's invoices with their PDFs, through invoice.Importer.Import.
+// bench resident's invoices with their PDFs, through the import pipeline:
+// staged in S3, then applied by the import job's code, called here
+// synchronously; the time measured is the job's (read back from S3,
+// parse, COPY, checks, apply).
 func (s *seeder) importFile(ctx context.Context, c *commune, n int, withResident bool) error {
 	from := c.next
 	var b bytes.Buffer
@@ -239,25 +244,34 @@ func (s *seeder) importFile(ctx context.Context, c *commune, n int, withResident
 	for k := from; k < from+n; k++ {
 		b.Write(c.row(k).csv(line[:0]))
 	}
-	var pdfs *zip.Reader
+	st := s.a.Imports.NewStaging(c.t.ID, imports.KindInvoices, imports.Actor{Kind: imports.ActorSystem})
+	defer st.Close()
+	if err := st.ReadCSV(fmt.Sprintf("%s-%d.csv", c.slug, from), bytes.NewReader(b.Bytes())); err != nil {
+		return err
+	}
+	b = bytes.Buffer{} // the staged copy is on disk and in S3
 	if withResident {
 		z, err := s.residentPDFs(c)
 		if err != nil {
 			return err
 		}
-		pdfs = z
+		if err := st.ReadZIP(c.slug+"-pdfs.zip", bytes.NewReader(z)); err != nil {
+			return err
+		}
+	}
+	staged, err := st.CommitForApply(ctx)
+	if err != nil {
+		return fmt.Errorf("bench: stage %s: %w", c.slug, err)
 	}
 	start := time.Now()
-	rep, err := s.a.Importer.Import(ctx, c.t, bytes.NewReader(b.Bytes()), pdfs, invoice.ImportOptions{
-		Filename: fmt.Sprintf("%s-%d.csv", c.slug, from),
-	})
+	rep, err := s.a.Imports.Apply(ctx, c.t.ID, staged.BatchID)
 	elapsed := time.Since(start)
 	want := n
 	if withResident {
 		want += residentInvoices
 	}
 	if err != nil || rep.Inserted != want {
-		return fmt.Errorf("bench: import %s: %v: %d inserted of %d, first errors %v", c.slug, err, rep.Inserted, want, rep.Errors[:min(len(rep.Errors), 3)])
+		return fmt.Errorf("bench: import %s: %v: %s, %d inserted of %d, first errors %v", c.slug, err, rep.Status, rep.Inserted, want, rep.Errors[:min(len(rep.Errors), 3)])
 	}
 	c.next += n
 	s.files++
@@ -324,7 +338,7 @@ func (r row) csv(b []byte) []byte {
 }
 
 // residentPDFs is the ZIP of the bench resident's invoice PDFs.
-func (s *seeder) residentPDFs(c *commune) (*zip.Reader, error) {
+func (s *seeder) residentPDFs(c *commune) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	for j := 1; j <= residentInvoices; j++ {
@@ -343,7 +357,7 @@ func (s *seeder) residentPDFs(c *commune) (*zip.Reader, error) {
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	return zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	return buf.Bytes(), nil
 }
 
 // rawCopy COPYs the rows of the largest imported file, already typed, into

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"portail/pkg/app"
+	"portail/pkg/imports"
 )
 
 // Load imports each commune's demo payers and invoices, only into a commune
@@ -47,10 +48,13 @@ func Load(ctx context.Context, a *app.App, tenantsDir string, log *slog.Logger) 
 			continue
 		}
 		irep, err := loadInvoices(ctx, a, t, invPath)
-		if err != nil {
-			return fmt.Errorf("demo: %s invoices: %w %+v", t.Slug, err, irep.Errors)
+		if err == nil && irep.Refused() {
+			err = fmt.Errorf("refused: %+v", irep.Errors)
 		}
-		log.Info("demo invoices", "tenant", t.Slug, "inserted", irep.Inserted, "updated", irep.Updated, "unchanged", irep.Unchanged)
+		if err != nil {
+			return fmt.Errorf("demo: %s invoices: %w", t.Slug, err)
+		}
+		log.Info("demo invoices", "tenant", t.Slug, "status", irep.Status, "inserted", irep.Inserted, "updated", irep.Updated, "unchanged", irep.Unchanged)
 	}
 	return nil
 }
@@ -69,13 +73,14 @@ func loadPayers(ctx context.Context, a *app.App, tenantID int64, slug, path stri
 		return fmt.Errorf("demo: %w", err)
 	}
 	defer f.Close()
-	rep, err := a.Accounts.ImportPayers(ctx, tenantID, f)
+	rep, err := a.Imports.ImportNow(ctx, tenantID, imports.KindPayers, imports.Actor{Kind: imports.ActorSystem},
+		imports.File{Name: "demo/payers.csv", Body: f}, nil)
 	if err != nil {
 		return fmt.Errorf("demo: %s payers: %w", slug, err)
 	}
-	if len(rep.Rejected) > 0 {
-		return fmt.Errorf("demo: %s payers: %d lines rejected: %+v", slug, len(rep.Rejected), rep.Rejected)
+	if rep.Rejected > 0 {
+		return fmt.Errorf("demo: %s payers: %d lines rejected: %+v", slug, rep.Rejected, rep.Errors)
 	}
-	log.Info("demo payers", "tenant", slug, "inserted", rep.Inserted, "updated", rep.Updated, "unchanged", rep.Unchanged)
+	log.Info("demo payers", "tenant", slug, "status", rep.Status, "inserted", rep.Inserted, "updated", rep.Updated, "unchanged", rep.Unchanged)
 	return nil
 }

@@ -9,26 +9,25 @@ import (
 	"os"
 
 	"portail/pkg/app"
+	"portail/pkg/imports"
 	"portail/pkg/invoice"
 	"portail/pkg/tenant"
 )
 
 // loadInvoices imports tenants/<slug>/demo/invoices.csv with a ZIP of real
-// PDFs generated for each invoice, through the same Importer as staff use.
-func loadInvoices(ctx context.Context, a *app.App, t *tenant.Tenant, path string) (invoice.Report, error) {
+// PDFs generated for each invoice, through the same import pipeline as staff use.
+func loadInvoices(ctx context.Context, a *app.App, t *tenant.Tenant, path string) (imports.Report, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return invoice.Report{}, err
+		return imports.Report{}, err
 	}
 	pdfs, err := demoPDFs(ctx, a, t, raw)
 	if err != nil {
-		return invoice.Report{}, err
+		return imports.Report{}, err
 	}
-	zr, err := zip.NewReader(bytes.NewReader(pdfs), int64(len(pdfs)))
-	if err != nil {
-		return invoice.Report{}, err
-	}
-	return a.Importer.Import(ctx, t, bytes.NewReader(raw), zr, invoice.ImportOptions{Filename: "demo/invoices.csv"})
+	return a.Imports.ImportNow(ctx, t.ID, imports.KindInvoices, imports.Actor{Kind: imports.ActorSystem},
+		imports.File{Name: "demo/invoices.csv", Body: bytes.NewReader(raw)},
+		&imports.File{Name: "demo/pdfs.zip", Body: bytes.NewReader(pdfs)})
 }
 
 // demoPDFs zips one generated PDF per line of the demo file (whose columns

@@ -1,6 +1,7 @@
 // Package invoice holds the communes' invoices: the model, the resident's
-// queries, and the import of the billing software's files (CSV + ZIP of
-// PDFs). Whether an invoice can be paid now is the payment package's rule.
+// queries, and the parsing of French amounts and dates. Whether an invoice
+// can be paid now is the payment package's rule; the billing software's
+// files are imported by pkg/imports.
 //
 // Every query takes the tenant id, and the resident's ones the account id,
 // as parameters that callers take from the resolved request context and the
@@ -21,6 +22,12 @@ import (
 
 	"portail/pkg/blob"
 )
+
+// Blobs reads stored PDFs (*blob.Store).
+type Blobs interface {
+	// Get streams key, failing at the end when the bytes differ from wantSHA256.
+	Get(ctx context.Context, key, wantSHA256 string) (io.ReadCloser, int64, error)
+}
 
 // Status is the official state of an invoice, set by the commune.
 type Status string

@@ -20,9 +20,9 @@ func TestTenantAndAccountIsolation(t *testing.T) {
 	mine := a.account(t, "SISTEC560", "Test SISTEC560")
 	neighbour := a.account(t, "SISTEC561", "Voisin")
 	foreign := b.account(t, "SISTEC560", "Même référence, autre commune")
-	a.mustImport(t, csvOf(manualLine, "N-1;SISTEC561;Voisin;10/07/2017;21/07/2017;5,00"), nil)
+	a.seed(t, csvOf(manualLine, "N-1;SISTEC561;Voisin;10/07/2017;21/07/2017;5,00"))
 	// The same invoice number in another commune is another invoice.
-	b.mustImport(t, csvOf(manualLine), nil)
+	b.seed(t, csvOf(manualLine))
 
 	own := a.invoiceByNumber(t, "2017-020-002059")
 	theirs := a.invoiceByNumber(t, "N-1")
@@ -65,10 +65,10 @@ func TestTenantAndAccountIsolation(t *testing.T) {
 	// A key outside the invoice's tenant is never served.
 	forged := own
 	forged.PDFKey, forged.PDFSHA256 = fmt.Sprintf("t/%d/invoices/x/y.pdf", b.t.ID), strings.Repeat("0", 64)
-	if _, _, err := OpenPDF(a.ctx, a.blobs, forged); err == nil || !strings.Contains(err.Error(), "outside tenant") {
+	if _, _, err := OpenPDF(a.ctx, nil, forged); err == nil || !strings.Contains(err.Error(), "outside tenant") {
 		t.Fatalf("forged key: %v", err)
 	}
-	if _, _, err := OpenPDF(a.ctx, a.blobs, own); !errors.Is(err, ErrNoPDF) {
+	if _, _, err := OpenPDF(a.ctx, nil, own); !errors.Is(err, ErrNoPDF) {
 		t.Fatalf("no PDF: %v", err)
 	}
 }
@@ -92,7 +92,7 @@ func TestListPaginationAndFilters(t *testing.T) {
 		fmt.Fprintf(&b, "L-%02d;P1;x;%s;%s;1,00;%s\n", i, FormatDate(d), FormatDate(d.AddDate(0, 1, 0)), status)
 	}
 	b.WriteString("L-cancel;P1;x;01/01/2015;01/02/2015;1,00;annulée\n")
-	f.mustImport(t, b.String(), nil)
+	f.seed(t, b.String())
 
 	var seen []string
 	for page := 1; ; page++ {
@@ -154,10 +154,10 @@ func TestListPaginationAndFilters(t *testing.T) {
 func TestMarkDeclaredPaid(t *testing.T) {
 	f := newFixture(t)
 	acc := f.account(t, "SISTEC560", "Test SISTEC560")
-	f.mustImport(t, "numero;reference;objet;date;echeance;montant;statut\n"+
+	f.seed(t, "numero;reference;objet;date;echeance;montant;statut\n"+
 		"U;SISTEC560;x;10/07/2017;21/07/2017;1,00;\n"+
 		"P;SISTEC560;x;10/07/2017;21/07/2017;1,00;réglée\n"+
-		"T;SISTEC560;x;10/07/2017;21/07/2017;1,00;trésorerie\n", nil)
+		"T;SISTEC560;x;10/07/2017;21/07/2017;1,00;trésorerie\n")
 	u, p, tr := f.invoiceByNumber(t, "U"), f.invoiceByNumber(t, "P"), f.invoiceByNumber(t, "T")
 	if err := f.store.MarkDeclaredPaid(f.ctx, f.t.ID, acc, u.ID, true); err != nil {
 		t.Fatal(err)
@@ -217,25 +217,5 @@ func TestGenerateInvoicePDF(t *testing.T) {
 	}
 	if _, err := GenerateInvoicePDF(nil, inv, ""); err == nil {
 		t.Error("no tenant accepted")
-	}
-}
-
-func TestCLIProgress(t *testing.T) {
-	var buf bytes.Buffer
-	p := CLIProgress(&buf)
-	for done := 0; done <= 100; done += 10 {
-		p(done, 100)
-	}
-	p(100, 100)
-	if !strings.Contains(buf.String(), "Import des factures") || !strings.Contains(buf.String(), "100/100") {
-		t.Fatalf("output %q", buf.String())
-	}
-	var buf2 bytes.Buffer
-	p = CLIProgress(&buf2)
-	p(5, 10)
-	p(50, 51) // short estimate
-	p(60, 60)
-	if !strings.Contains(buf2.String(), "60/60") {
-		t.Fatalf("output %q", buf2.String())
 	}
 }

@@ -1,15 +1,11 @@
 package invoice
 
 import (
-	"bytes"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
-
-	"golang.org/x/text/encoding/charmap"
 )
 
 func TestParseAmount(t *testing.T) {
@@ -136,185 +132,6 @@ func TestParseDate(t *testing.T) {
 	}
 }
 
-func TestColumnNames(t *testing.T) {
-	cases := map[string]column{
-		"numero": colNumber, "Numéro": colNumber, "N° facture": colNumber, "NUMERO FACTURE": colNumber,
-		"reference": colPayer, "Référence redevable": colPayer, "Payeur": colPayer,
-		"Objet": colObject,
-		"date":  colIssued, "Date facture": colIssued, "Date d'émission": colIssued, "Date d’émission": colIssued,
-		"Echeance": colDue, "Échéance": colDue, "ÉCHÉANCE": colDue,
-		"Montant": colAmount, "Montant TTC": colAmount, "Montant (€)": colAmount,
-		"statut": colStatus, "Prélèvement": colDirectDebit, "prelevement": colDirectDebit,
-		"Suspendu": colSuspended, "commentaire": colNone,
-	}
-	for in, want := range cases {
-		if got := columnFor(in); got != want {
-			t.Errorf("columnFor(%q) = %v, want %v", in, got, want)
-		}
-	}
-}
-
-func TestScanEncodings(t *testing.T) {
-	latin := func(s string) []byte {
-		b, err := charmap.Windows1252.NewEncoder().Bytes([]byte(s))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	cases := []struct {
-		name     string
-		in       []byte
-		encoding string
-		problem  string
-	}{
-		{"utf8", []byte("é;€\n"), EncodingUTF8, ""},
-		{"utf8 bom", []byte("\xEF\xBB\xBFé;x\n"), EncodingUTF8, ""},
-		{"ascii", []byte("a;b\nc;d"), EncodingUTF8, ""},
-		{"windows-1252", latin("Échéance;février €\n"), EncodingWindows1252, ""},
-		{"empty", nil, "", "Fichier vide"},
-		{"blank lines", []byte("\r\n\n"), "", "Fichier vide"},
-		{"utf16", []byte("\xFF\xFEa\x00;\x00"), "", "UTF-16"},
-		{"xlsx", []byte("PK\x03\x04rest"), "", "Excel"},
-		{"pdf", []byte("%PDF-1.4"), "", "PDF"},
-		{"binary", []byte("a;b\x00c\n"), "", "illisible"},
-		{"mixed", append([]byte("é;"), latin("é\n")...), "", "incohérent"},
-		{"undefined 1252", []byte("a\x81b\n"), "", "Encodage non reconnu"},
-		{"old mac line ends", []byte("a;b\rc;d\r"), "", "Macintosh"},
-		{"truncated utf8", []byte("a;\xC3"), "", ""}, // one lone byte: Windows-1252 Ã
-	}
-	for _, c := range cases {
-		fs, err := scanFile(bytes.NewReader(c.in), 1<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.problem == "" && c.name == "truncated utf8" {
-			if fs.encoding != EncodingWindows1252 {
-				t.Errorf("%s: encoding %q", c.name, fs.encoding)
-			}
-			continue
-		}
-		if !strings.Contains(fs.problem, c.problem) || (c.problem == "" && fs.problem != "") {
-			t.Errorf("%s: problem %q, want %q", c.name, fs.problem, c.problem)
-		}
-		if c.problem == "" && fs.encoding != c.encoding {
-			t.Errorf("%s: encoding %q, want %q", c.name, fs.encoding, c.encoding)
-		}
-		if len(fs.sha256) != 64 {
-			t.Errorf("%s: no hash", c.name)
-		}
-	}
-	// A multi-byte character split across two reads is still valid UTF-8.
-	big := append(bytes.Repeat([]byte("a"), 256<<10-1), "é;x\n"...)
-	fs, _ := scanFile(bytes.NewReader(big), 1<<30)
-	if fs.encoding != EncodingUTF8 || fs.problem != "" {
-		t.Errorf("split rune: %q %q", fs.encoding, fs.problem)
-	}
-	fs, _ = scanFile(bytes.NewReader(big), 1000)
-	if !strings.Contains(fs.problem, "trop volumineux") {
-		t.Errorf("size limit: %q", fs.problem)
-	}
-}
-
-// parseAll runs the pure part of the import on b: scan, decode, parse.
-func parseAll(b []byte) (rows []csvRow, lineErrs []*lineError, problem string) {
-	fs, err := scanFile(bytes.NewReader(b), 1<<30)
-	if err != nil {
-		panic(err)
-	}
-	if fs.problem != "" {
-		return nil, nil, fs.problem
-	}
-	p, err := newCSVParser(decoder(bytes.NewReader(b), fs))
-	if err != nil {
-		var se *errStructure
-		if !errors.As(err, &se) {
-			panic(err)
-		}
-		return nil, nil, se.reason
-	}
-	for {
-		r, err := p.next()
-		if err == io.EOF {
-			return rows, lineErrs, ""
-		}
-		var le *lineError
-		if errors.As(err, &le) {
-			lineErrs = append(lineErrs, le)
-			continue
-		}
-		if err != nil {
-			panic(err)
-		}
-		rows = append(rows, r)
-	}
-}
-
-func TestParseCSV(t *testing.T) {
-	in := "\xEF\xBB\xBFN° facture;Payeur;Objet;Date d'émission;Échéance;Montant TTC;Statut;Prélèvement;Suspendu;Commentaire\r\n" +
-		"2017-020-002059;P560;Multi Services;10/07/2017;21/07/2017;243,11;non réglée;non;;x\r\n" +
-		";;;;;;;;;\r\n" +
-		"A-2;P561;\"Cantine; goûter\nfévrier\";01/02/2018;28/02/2018;1 234,50 €;réglée;oui;oui;\r\n" +
-		"A-3;P562;x;31/02/2018;01/03/2018;12,345;inconnu;peut-être;;\r\n" +
-		"A-4;P562;x;01/03/2018;01/02/2018;-3;;;;\r\n" +
-		"A/5;P562;x;01/03/2018;01/04/2018;3\r\n"
-	rows, errs, problem := parseAll([]byte(in))
-	if problem != "" {
-		t.Fatal(problem)
-	}
-	if len(rows) != 2 {
-		t.Fatalf("rows: %+v", rows)
-	}
-	r := rows[0]
-	if r.line != 2 || r.number != "2017-020-002059" || r.payerRef != "P560" || r.object != "Multi Services" ||
-		FormatDate(r.issuedOn) != "10/07/2017" || FormatDate(r.dueOn) != "21/07/2017" || r.amountCents != 24311 ||
-		r.status != StatusUnpaid || r.directDebit == nil || *r.directDebit || r.suspended != nil {
-		t.Errorf("row 1: %+v", r)
-	}
-	r = rows[1]
-	if r.line != 4 || r.object != "Cantine; goûter février" || r.amountCents != 123450 || r.status != StatusPaid ||
-		!*r.directDebit || !*r.suspended {
-		t.Errorf("row 2: %+v", r)
-	}
-	want := []struct {
-		line    int
-		reasons []string
-	}{
-		{6, []string{"Date inexistante", "plus de deux décimales", "Statut", "Prélèvement"}},
-		{7, []string{"précède", "négatif"}},
-		{8, []string{"Nombre de colonnes incorrect : 6 au lieu de 10"}},
-	}
-	if len(errs) != len(want) {
-		t.Fatalf("errors: %+v", errs)
-	}
-	for i, w := range want {
-		if errs[i].line != w.line {
-			t.Errorf("error %d on line %d, want %d", i, errs[i].line, w.line)
-		}
-		for _, r := range w.reasons {
-			if !strings.Contains(errs[i].reason, r) {
-				t.Errorf("line %d: %q lacks %q", w.line, errs[i].reason, r)
-			}
-		}
-	}
-	_, _, problem = parseAll([]byte("numero,reference,objet,date,echeance,montant\n1,2,3,4,5,6\n"))
-	if !strings.Contains(problem, "Séparateur") {
-		t.Errorf("comma file: %q", problem)
-	}
-	_, _, problem = parseAll([]byte("numero;objet;date\n1;2;3\n"))
-	if !strings.Contains(problem, "Colonnes obligatoires absentes") || !strings.Contains(problem, "montant") {
-		t.Errorf("missing columns: %q", problem)
-	}
-	_, _, problem = parseAll([]byte("2017-1;P1;x;10/07/2017;21/07/2017;3\n"))
-	if !strings.Contains(problem, "en-tête") {
-		t.Errorf("no header: %q", problem)
-	}
-	_, _, problem = parseAll([]byte("numero;numéro;reference;objet;date;echeance;montant\n"))
-	if !strings.Contains(problem, "deux fois") {
-		t.Errorf("duplicate column: %q", problem)
-	}
-}
-
 func FuzzParseAmount(f *testing.F) {
 	for _, s := range []string{"243,11", "243.11", "1 234,56 €", "1\u00a0234", "-0,01", "1.234", "999999999,99", "", "€", "1.234.567,8"} {
 		f.Add(s)
@@ -353,36 +170,6 @@ func FuzzParseDate(f *testing.F) {
 		}
 		if d.Hour() != 0 || d.Location() != time.UTC {
 			t.Fatalf("ParseDate(%q) = %v: not midnight UTC", s, d)
-		}
-	})
-}
-
-func FuzzParseCSV(f *testing.F) {
-	f.Add([]byte(csvOf("2017-020-002059;P560;Multi Services;10/07/2017;21/07/2017;243,11")))
-	f.Add([]byte("\xEF\xBB\xBFnuméro;payeur;objet;date;échéance;montant;statut;prélèvement;suspendu\n1;a;\"x\"\"y\";01/01/2020;02/01/2020;1,5;réglée;oui;non\n"))
-	f.Add([]byte("numero;reference;objet;date;echeance;montant\n\"1;a;b\n"))
-	f.Add([]byte("Num\xe9ro;R\xe9f\xe9rence;Objet;Date;\xc9ch\xe9ance;Montant\n1;a;f\xe9vrier;01/01/2020;02/01/2020;3\n"))
-	f.Add([]byte(""))
-	f.Add([]byte("a,b,c\n"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		rows, errs, problem := parseAll(b)
-		if problem != "" {
-			if len(rows) > 0 || len(errs) > 0 || !utf8.ValidString(problem) {
-				t.Fatalf("problem %q with rows", problem)
-			}
-			return
-		}
-		for _, r := range rows {
-			if !ValidNumber(r.number) || r.payerRef == "" || r.amountCents < 0 || r.amountCents > MaxAmountCents ||
-				r.dueOn.Before(r.issuedOn) || !utf8.ValidString(r.object) || !utf8.ValidString(r.payerRef) ||
-				strings.ContainsAny(r.object, "\x00\n\r") || (r.status != "" && !r.status.Valid()) {
-				t.Fatalf("invalid row accepted: %+v", r)
-			}
-		}
-		for _, e := range errs {
-			if e.reason == "" || !utf8.ValidString(e.reason) || e.line < 1 {
-				t.Fatalf("bad line error %+v", e)
-			}
 		}
 	})
 }

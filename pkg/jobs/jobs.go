@@ -24,6 +24,9 @@ type Options struct {
 	PollInterval time.Duration  // how often to look for new jobs (default 1s; tests use less)
 	Periodic     []*river.PeriodicJob
 	Logger       *slog.Logger
+	// OnlyQueues works Queues alone, not the default queue (a one-off
+	// command that works its own job).
+	OnlyQueues bool
 }
 
 // New builds a River client on d. Start it with client.Start(ctx) to work jobs.
@@ -38,7 +41,10 @@ func New(d *sqlx.DB, o Options) (*Client, error) {
 			conc = 10
 		}
 		cfg.Workers = o.Workers
-		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: conc}}
+		cfg.Queues = map[string]river.QueueConfig{}
+		if !o.OnlyQueues {
+			cfg.Queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: conc}
+		}
 		for name, n := range o.Queues {
 			cfg.Queues[name] = river.QueueConfig{MaxWorkers: max(n, 1)}
 		}

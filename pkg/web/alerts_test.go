@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"portail/pkg/apptest"
-	"portail/pkg/invoice"
+	"portail/pkg/imports"
 )
 
 func TestNewInvoiceAlertAndUnsubscribeWithoutLogin(t *testing.T) {
@@ -16,10 +16,11 @@ func TestNewInvoiceAlertAndUnsubscribeWithoutLogin(t *testing.T) {
 	activateWithPassword(t, e, "sistec.localhost", "demo@demo.fr", strongPassword)
 	ctx := context.Background()
 	sistec, _ := e.App.Tenants.BySlug(ctx, "sistec")
-	importCSV := func(body string) invoice.Report {
-		rep, err := e.App.Importer.Import(ctx, sistec, strings.NewReader(body), nil, invoice.ImportOptions{Filename: "t.csv"})
-		if err != nil {
-			t.Fatalf("import: %v %+v", err, rep.Errors)
+	importCSV := func(body string) imports.Report {
+		rep, err := e.App.Imports.ImportNow(ctx, sistec.ID, imports.KindInvoices, imports.Actor{Kind: imports.ActorSystem},
+			imports.File{Name: "t.csv", Body: strings.NewReader(body)}, nil)
+		if err != nil || rep.Status != imports.StatusImported {
+			t.Fatalf("import: %v %s %+v", err, rep.Status, rep.Errors)
 		}
 		return rep
 	}

@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -56,14 +56,23 @@ type apiClient struct {
 
 func (a apiClient) do(method, path, contentType string, body []byte) (int, map[string]any) {
 	a.t.Helper()
-	req, _ := http.NewRequest(method, a.e.URL(a.host, "/api/v1"+path), bytes.NewReader(body))
+	res, out := a.send(method, path, contentType, bytes.NewReader(body))
+	return res.StatusCode, out
+}
+
+// send sends body (streamed) and decodes the JSON answer.
+func (a apiClient) send(method, path, contentType string, body io.Reader) (*http.Response, map[string]any) {
+	a.t.Helper()
+	req, _ := http.NewRequest(method, a.e.URL(a.host, "/api/v1"+path), body)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
 	if a.key != "" {
 		req.Header.Set("Authorization", "Bearer "+a.key)
 	}
-	res, err := a.e.Client().Do(req)
+	c := a.e.Client()
+	c.Timeout = 5 * time.Minute
+	res, err := c.Do(req)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -73,7 +82,7 @@ func (a apiClient) do(method, path, contentType string, body []byte) (int, map[s
 	if err := json.Unmarshal(raw, &out); err != nil {
 		a.t.Fatalf("%s %s: not JSON (%d): %s", method, path, res.StatusCode, raw)
 	}
-	return res.StatusCode, out
+	return res, out
 }
 
 func errorCode(out map[string]any) string {
@@ -153,14 +162,13 @@ func TestAPIv1(t *testing.T) {
 		t.Errorf("belcastel's invoice through sistec: %d", status)
 	}
 
-	// The billing software's CSV export, as a multipart upload.
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("csv", "export.csv")
-	fw.Write([]byte("Numéro;Référence redevable;Objet;Date;Echéance;Montant\n2017-020-009600;SISTEC900;Garderie;10/11/2017;21/11/2017;12,50\n"))
-	mw.Close()
-	if status, out := api.do("POST", "/imports/invoices", mw.FormDataContentType(), body.Bytes()); status != 201 || out["inserted"] != float64(1) {
-		t.Fatalf("CSV import: %d %v", status, out)
+	// The billing software's CSV export, as a multipart upload: a job.
+	rep := api.importFile("invoices", "Numéro;Référence redevable;Objet;Date;Echéance;Montant\n2017-020-009600;SISTEC900;Garderie;10/11/2017;21/11/2017;12,50\n", nil)
+	if rep["status"] != "imported" || rep["inserted"] != float64(1) {
+		t.Fatalf("CSV import: %v", rep)
+	}
+	if status, out := api.do("GET", "/invoices/2017-020-009600", "", nil); status != 200 || out["amount_cents"] != float64(1250) {
+		t.Fatalf("imported invoice: %d %v", status, out)
 	}
 	if status, out := api.do("GET", "/nothing-here", "", nil); status != 404 || errorCode(out) != "not_found" {
 		t.Errorf("unknown API route: %d %v", status, out)

@@ -13,7 +13,7 @@ import (
 
 	"portail/pkg/apikey"
 	"portail/pkg/apptest"
-	"portail/pkg/invoice"
+	"portail/pkg/imports"
 )
 
 // Text refused by the form middleware, in French.
@@ -29,8 +29,9 @@ func TestAnyPageNumberIsAnswered(t *testing.T) {
 	for i, status := range strings.Split(strings.Repeat("non réglée,réglée,trésorerie,", 25), ",")[:75] {
 		fmt.Fprintf(&b, "P-%03d;SISTEC560;Cantine;%02d/01/2016;28/02/2016;1,00;%s\n", i, 1+i%28, status)
 	}
-	if _, err := e.App.Importer.Import(ctx, sistec, strings.NewReader(b.String()), nil, invoice.ImportOptions{}); err != nil {
-		t.Fatal(err)
+	if rep, err := e.App.Imports.ImportNow(ctx, sistec.ID, imports.KindInvoices, imports.Actor{Kind: imports.ActorSystem},
+		imports.File{Name: "pages.csv", Body: strings.NewReader(b.String())}, nil); err != nil || rep.Inserted != 75 {
+		t.Fatalf("import: %v %+v", err, rep)
 	}
 	activateWithPassword(t, e, "sistec.localhost", "demo@demo.fr", strongPassword)
 	c := login(t, e, "sistec.localhost", "demo@demo.fr", strongPassword, false)

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"portail/pkg/apptest"
-	"portail/pkg/invoice"
+	"portail/pkg/imports"
 )
 
 func TestLongHistoryIsPaginatedMostRecentFirst(t *testing.T) {
@@ -19,8 +19,9 @@ func TestLongHistoryIsPaginatedMostRecentFirst(t *testing.T) {
 	for i := 1; i <= 45; i++ {
 		fmt.Fprintf(&b, "H-%03d;SISTEC561;Cantine;%02d/%02d/2016;28/12/2016;%d,00\n", i, 1+i%28, 1+i/28*6, i)
 	}
-	if _, err := e.App.Importer.Import(ctx, sistec, strings.NewReader(b.String()), nil, invoice.ImportOptions{}); err != nil {
-		t.Fatal(err)
+	if rep, err := e.App.Imports.ImportNow(ctx, sistec.ID, imports.KindInvoices, imports.Actor{Kind: imports.ActorSystem},
+		imports.File{Name: "history.csv", Body: strings.NewReader(b.String())}, nil); err != nil || rep.Status != imports.StatusImported {
+		t.Fatal(err, rep.Errors)
 	}
 	activateWithPassword(t, e, "sistec.localhost", "marie.durand@demo.fr", strongPassword)
 	c := login(t, e, "sistec.localhost", "marie.durand@demo.fr", strongPassword, false)

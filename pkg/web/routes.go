@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"portail/pkg/imports"
 )
 
 const formBody = 64 << 10 // forms: 64 KiB is plenty
@@ -31,7 +33,9 @@ func (s *Server) routes() {
 	api.PUT("/invoices/:number", apiLimit(apiJSONBody), s.apiPutInvoice)
 	api.GET("/invoices/:number", s.apiGetInvoice)
 	api.PUT("/invoices/:number/pdf", apiLimit(apiPDFBody), s.apiPutInvoicePDF)
-	api.POST("/imports/invoices", apiLimit(apiImportBody), s.apiImportFiles)
+	api.POST("/imports/payers", apiLimit(apiImportPayersBody), s.apiPostImport(imports.KindPayers))
+	api.POST("/imports/invoices", apiLimit(apiImportInvoicesBody), s.apiPostImport(imports.KindInvoices))
+	api.GET("/imports/:id", s.apiGetImport)
 	e.GET("/api/v1/openapi.yaml", s.openapi) // public
 
 	// Everything else belongs to the commune of the Host header.

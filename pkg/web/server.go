@@ -21,6 +21,7 @@ import (
 	"portail/pkg/apikey"
 	"portail/pkg/config"
 	"portail/pkg/db"
+	"portail/pkg/imports"
 	"portail/pkg/invoice"
 	"portail/pkg/payment"
 	"portail/pkg/tenant"
@@ -35,7 +36,7 @@ type Deps struct {
 	Accounts  *account.Service
 	Sessions  *account.Sessions
 	Invoices  *invoice.Store
-	Importer  *invoice.Importer
+	Imports   *imports.Service
 	APIKeys   *apikey.Store
 	Blobs     BlobReader
 	Payments  *payment.Service
