@@ -325,7 +325,16 @@ func importedBefore(ctx context.Context, q sqlx.QueryerContext, b *Batch) (int64
 	return ids[0], true, nil
 }
 
+// clip makes s storable text of at most n bytes: a file name is only a
+// label, so bytes that are not UTF-8 and control characters (NUL
+// included, which PostgreSQL refuses) are replaced rather than refused.
 func clip(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '_'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 	if len(s) <= n {
 		return s
 	}
