@@ -83,12 +83,25 @@ func New(d Deps) (*Server, error) {
 	if err := e.SetTrustedProxies(d.Config.HTTP.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	if len(d.Config.HTTP.TrustedProxies) == 0 {
-		e.ForwardedByClientIP = false
-	}
+	clientAddressFromForwardedFor(e, len(s.trusted) > 0)
 	s.engine = e
 	s.routes()
 	return s, nil
+}
+
+// clientAddressFromForwardedFor makes c.ClientIP() the direct peer, or,
+// when the peer is a trusted proxy, the last address of X-Forwarded-For
+// that is not itself a trusted proxy — and nothing else. Gin's default
+// also reads X-Real-IP, a header any client can send, and falls back to it
+// when X-Forwarded-For is missing, empty or holds an entry that is not an
+// IP address (such as "203.0.113.9:5555"): a forged PayFiP result or a
+// login storm could then claim any address. With X-Forwarded-For alone,
+// such a header is unreadable and the client address is the proxy's own
+// (the direct peer): never an address the client chose.
+func clientAddressFromForwardedFor(e *gin.Engine, proxies bool) {
+	e.RemoteIPHeaders = []string{"X-Forwarded-For"}
+	e.TrustedPlatform = ""
+	e.ForwardedByClientIP = proxies
 }
 
 // Handler is the server's http.Handler, with cross-origin protection of
