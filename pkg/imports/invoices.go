@@ -18,8 +18,9 @@ import (
 // applyInvoiceFile is the import job of an invoices batch: all or nothing.
 //
 // It never moves an invoice to another payer, never changes the status of
-// an invoice paid or cancelled on the portal, nor the amount of a paid one:
-// such lines are rejected or, for the status, left as they are.
+// an invoice paid or cancelled on the portal, nor the amount of a paid one
+// or of one a resident is paying (pending attempt): such lines are rejected
+// or, for the status, left as they are.
 func (s *Service) applyInvoiceFile(ctx context.Context, b *Batch) error {
 	// Imported meanwhile (another upload of the same file): nothing to read.
 	if id, done, err := importedBefore(ctx, s.DB, b); err != nil {
@@ -364,8 +365,14 @@ func (r *invoiceRun) stageZipIndex(ctx context.Context) error {
 }
 
 // checkLines records, on the lines that parsed, what the database refuses:
-// numbers twice in the file, unknown payers, payer changes, paid amounts
-// changed, and PDFs missing from the archive or there twice.
+// numbers twice in the file, unknown payers, payer changes, amounts changed
+// on invoices paid or in a pending payment (the resident is paying the
+// amount he was shown), and PDFs missing from the archive or there twice.
+//
+// An attempt started after this check and before the merge may still see
+// its invoice's amount change: settling the payment then marks the invoice
+// paid only if its amount still equals what was paid (pkg/payment), so the
+// window costs a refund, never an invoice paid at the wrong amount.
 func (r *invoiceRun) checkLines(ctx context.Context) error {
 	if _, err := r.tx.ExecContext(ctx, `ANALYZE invoice_import_staging`); err != nil {
 		return fmt.Errorf("imports: analyze: %w", err)
@@ -376,6 +383,8 @@ func (r *invoiceRun) checkLines(ctx context.Context) error {
 			GROUP BY number HAVING count(*) > 1
 		), zip AS (
 			SELECT key, count(*) AS entries FROM invoice_import_zip_entries GROUP BY key
+		), pending AS (
+			SELECT invoice_id FROM payment_invoices WHERE tenant_id = $1 AND status = 'pending'
 		), checked AS (
 			SELECT s.line, concat_ws(' ; ',
 				CASE WHEN d.first < s.line
@@ -390,13 +399,16 @@ func (r *invoiceRun) checkLines(ctx context.Context) error {
 				CASE WHEN $2 AND e.id IS NULL AND z.entries IS NULL
 					THEN 'PDF absent de l''archive (' || s.number || '.pdf)' END,
 				CASE WHEN e.status = 'paid' AND e.amount_cents <> s.amount_cents
-					THEN 'Facture déjà réglée : son montant ne peut plus être modifié' END) AS reason
+					THEN 'Facture déjà réglée : son montant ne peut plus être modifié' END,
+				CASE WHEN pp.invoice_id IS NOT NULL AND e.status <> 'paid' AND e.amount_cents <> s.amount_cents
+					THEN 'Paiement en cours pour cette facture : son montant ne peut pas être modifié tant que le paiement n''est pas terminé' END) AS reason
 			FROM invoice_import_staging s
 			LEFT JOIN dup d ON d.number = s.number
 			LEFT JOIN zip z ON z.key = lower(s.number)
 			LEFT JOIN accounts a ON a.tenant_id = $1 AND a.external_ref = s.payer_ref
 			LEFT JOIN invoices e ON e.tenant_id = $1 AND e.number = s.number
 			LEFT JOIN accounts o ON o.tenant_id = $1 AND o.id = e.account_id
+			LEFT JOIN pending pp ON pp.invoice_id = e.id
 			WHERE s.reason IS NULL
 		)
 		UPDATE invoice_import_staging s SET reason = c.reason

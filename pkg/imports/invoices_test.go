@@ -438,3 +438,63 @@ func TestImportAlerts(t *testing.T) {
 		t.Fatalf("alerts with the tenant switch off: %+v", rep)
 	}
 }
+
+// F2 of the probe after issue 9: while a resident pays an invoice (an
+// attempt is pending), neither a file nor the API may change its amount:
+// PayFiP collects the amount the resident was shown. The line is rejected
+// with the reason, the whole file with it; other changes to the invoice
+// (its object) are allowed, and the amount may change again once the
+// attempt is over.
+func TestImportRefusesAmountChangeWhilePaymentPending(t *testing.T) {
+	f := newFixture(t)
+	acc := f.account(t, "SISTEC560", "Test SISTEC560")
+	f.mustImport(t, csvOf(
+		"A-1;SISTEC560;Cantine;01/08/2017;31/08/2017;56,40",
+		"A-2;SISTEC560;Garderie;01/08/2017;31/08/2017;20,00",
+	), nil)
+	a1 := f.invoiceByNumber(t, "A-1")
+	var paymentID int64
+	if err := f.d.Get(&paymentID, `INSERT INTO payments (tenant_id, account_id, refdet, mode, amount_cents, email)
+		VALUES ($1, $2, 'PENDING0001', 'ws', 5640, 'sistec560@example.fr') RETURNING id`, f.t.ID, acc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.d.Exec(`INSERT INTO payment_invoices (tenant_id, payment_id, invoice_id, amount_cents)
+		VALUES ($1, $2, $3, 5640)`, f.t.ID, paymentID, a1.ID); err != nil {
+		t.Fatal(err)
+	}
+	const reason = "Paiement en cours pour cette facture : son montant ne peut pas être modifié tant que le paiement n'est pas terminé"
+	before := snapshot(t, f.d)
+
+	rep, err := f.importNow(t, csvOf(
+		"A-2;SISTEC560;Garderie;01/08/2017;31/08/2017;30,00",
+		"A-1;SISTEC560;Cantine;01/08/2017;31/08/2017;999,99",
+	), nil)
+	if err != nil || rep.Status != StatusRejected || rep.Rejected != 1 || len(rep.Errors) != 1 ||
+		rep.Errors[0].Line != 3 || rep.Errors[0].Number != "A-1" || rep.Errors[0].Reason != reason {
+		t.Fatalf("file changing the amount of an invoice being paid: %v %+v", err, rep)
+	}
+	// The API's single write goes through the same check.
+	line := InvoiceLine{Number: "A-1", PayerRef: "SISTEC560", Object: "Cantine", AmountCents: 99999,
+		IssuedOn: a1.IssuedOn, DueOn: a1.DueOn}
+	rep, err = f.s.ApplyInvoice(f.ctx, f.t.ID, Actor{Kind: ActorAPIKey, ID: 1}, line, nil)
+	if err != nil || rep.Status != StatusRejected || len(rep.Errors) != 1 || rep.Errors[0].Reason != reason {
+		t.Fatalf("API write changing the amount of an invoice being paid: %v %+v", err, rep)
+	}
+	if after := snapshot(t, f.d); after != before {
+		t.Fatal("a rejected import changed invoices")
+	}
+	// The same amount with another object is no change of amount.
+	line.AmountCents, line.Object = 5640, "Cantine (corrigée)"
+	if rep, err = f.s.ApplyInvoice(f.ctx, f.t.ID, Actor{Kind: ActorAPIKey, ID: 1}, line, nil); err != nil || rep.Status != StatusImported || rep.Updated != 1 {
+		t.Fatalf("object change while pending: %v %+v", err, rep)
+	}
+	// Once the attempt is over (abandoned here), the amount may change.
+	if _, err := f.d.Exec(`UPDATE payments SET status = 'cancelled', resolved_at = now(), resolved_by = 'return'
+		WHERE tenant_id = $1 AND id = $2`, f.t.ID, paymentID); err != nil {
+		t.Fatal(err)
+	}
+	rep = f.mustImport(t, csvOf("A-1;SISTEC560;Cantine;01/08/2017;31/08/2017;999,99"), nil)
+	if rep.Updated != 1 || f.invoiceByNumber(t, "A-1").AmountCents != 99999 {
+		t.Fatalf("amount change after the attempt: %+v", rep)
+	}
+}

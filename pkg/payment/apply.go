@@ -185,7 +185,7 @@ func (s *Service) transition(ctx context.Context, t *tenant.Tenant, a *Attempt, 
 		if c.status == StatusPaid {
 			// Invoices first, as Start does: one lock order, no deadlock.
 			err := tx.SelectContext(ctx, &invs, `
-				SELECT i.id, i.number, i.status, pi.amount_cents
+				SELECT i.id, i.number, i.status, i.amount_cents AS invoice_cents, pi.amount_cents
 				FROM payment_invoices pi
 				JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
 				WHERE pi.tenant_id = $1 AND pi.payment_id = $2
@@ -224,10 +224,14 @@ func (s *Service) transition(ctx context.Context, t *tenant.Tenant, a *Attempt, 
 			"status": c.status, "resultrans": c.res.ResultTrans, "amount_cents": a.AmountCents,
 		}
 		if c.status == StatusPaid {
-			if err := s.settle(ctx, tx, t, &out, invs); err != nil {
+			unsettled, err := s.settle(ctx, tx, t, &out, invs)
+			if err != nil {
 				return err
 			}
 			details["refund_cents"] = out.RefundCents
+			if len(unsettled) > 0 {
+				details["unsettled"] = unsettled
+			}
 		}
 		return audit(ctx, tx, t.ID, "system", 0, "payment."+string(c.status), details)
 	})
@@ -243,27 +247,51 @@ func (s *Service) transition(ctx context.Context, t *tenant.Tenant, a *Attempt, 
 
 // lockedInvoice is an invoice of a paid attempt, locked for settling.
 type lockedInvoice struct {
-	ID          int64  `db:"id"`
-	Number      string `db:"number"`
-	Status      string `db:"status"`
-	AmountCents int64  `db:"amount_cents"` // the share of this attempt
+	ID           int64  `db:"id"`
+	Number       string `db:"number"`
+	Status       string `db:"status"`
+	InvoiceCents int64  `db:"invoice_cents"` // the invoice's amount now
+	AmountCents  int64  `db:"amount_cents"`  // the share of this attempt
+}
+
+// unsettledInvoice is an invoice a paid attempt did not settle, and why
+// (for staff: audit details and the log).
+type unsettledInvoice struct {
+	Number       string `json:"number"`
+	Reason       string `json:"reason"` // "status" or "amount"
+	Status       string `json:"status"`
+	InvoiceCents int64  `json:"invoice_cents"`
+	PaidCents    int64  `json:"paid_cents"`
 }
 
 // settle marks the paid attempt's invoices paid and enqueues the
-// confirmation email. An invoice that is no longer unpaid (paid by another
-// route, in treasury, cancelled) keeps its state; its amount is flagged for
-// refund: the money is recorded, never dropped.
-func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, t *tenant.Tenant, a *Attempt, invs []lockedInvoice) error {
+// confirmation email. An invoice is settled only when it is still unpaid
+// and its amount still equals the share this attempt collected for it. One
+// that is no longer unpaid (paid by another route, in treasury, cancelled),
+// or whose amount changed while the payment was pending (the billing
+// software sent a new amount meanwhile), keeps its state; its share is
+// flagged for refund: the money is recorded, never dropped, and never
+// marks an invoice paid at an amount that was not paid.
+func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, t *tenant.Tenant, a *Attempt, invs []lockedInvoice) ([]unsettledInvoice, error) {
 	var payable []int64
 	var refund int64
-	numbers := make([]string, len(invs))
-	for i, inv := range invs {
-		numbers[i] = inv.Number
-		if inv.Status == "unpaid" {
+	var settled, notSettled []string
+	var unsettled []unsettledInvoice
+	for _, inv := range invs {
+		switch {
+		case inv.Status != "unpaid":
+			unsettled = append(unsettled, unsettledInvoice{Number: inv.Number, Reason: "status",
+				Status: inv.Status, InvoiceCents: inv.InvoiceCents, PaidCents: inv.AmountCents})
+		case inv.InvoiceCents != inv.AmountCents:
+			unsettled = append(unsettled, unsettledInvoice{Number: inv.Number, Reason: "amount",
+				Status: inv.Status, InvoiceCents: inv.InvoiceCents, PaidCents: inv.AmountCents})
+		default:
 			payable = append(payable, inv.ID)
-		} else {
-			refund += inv.AmountCents
+			settled = append(settled, inv.Number)
+			continue
 		}
+		refund += inv.AmountCents
+		notSettled = append(notSettled, inv.Number)
 	}
 	if len(payable) > 0 {
 		_, err := tx.ExecContext(ctx, `
@@ -271,34 +299,36 @@ func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, t *tenant.Tenant, a *
 			WHERE tenant_id = $1 AND id = ANY ($2::bigint[]) AND status = 'unpaid'`,
 			t.ID, pq.Array(payable), a.PaidAt, s.now())
 		if err != nil {
-			return fmt.Errorf("payment: mark invoices paid: %w", err)
+			return nil, fmt.Errorf("payment: mark invoices paid: %w", err)
 		}
 	}
-	if refund > 0 {
+	if refund > 0 { // shares are never 0: Start refuses a zero invoice
 		_, err := tx.ExecContext(ctx, `UPDATE payments SET refund_needed = true, refund_cents = $3
 			WHERE tenant_id = $1 AND id = $2`, t.ID, a.ID, refund)
 		if err != nil {
-			return fmt.Errorf("payment: flag refund: %w", err)
+			return nil, fmt.Errorf("payment: flag refund: %w", err)
 		}
 		a.RefundNeeded, a.RefundCents = true, refund
-		s.log().Error("payment: paid for invoices no longer payable, refund needed",
-			"tenant", t.Slug, "payment_id", a.ID, "refdet", a.RefDet, "refund_cents", refund)
+	}
+	if len(unsettled) > 0 {
+		s.log().Error("payment: paid for invoices no longer payable as paid (settled elsewhere, or amount changed), refund needed",
+			"tenant", t.Slug, "payment_id", a.ID, "refdet", a.RefDet, "refund_cents", refund, "unsettled", unsettled)
 	}
 	if s.Outbox == nil {
 		// Start refuses without an outbox; never lose the payment over it.
 		s.log().Error("payment: no outbox, confirmation email not sent", "tenant", t.Slug, "payment_id", a.ID)
-		return nil
+		return unsettled, nil
 	}
 	var name string
 	if err := tx.GetContext(ctx, &name, `SELECT display_name FROM accounts WHERE tenant_id = $1 AND id = $2`,
 		t.ID, a.AccountID); err != nil {
-		return fmt.Errorf("payment: payer name: %w", err)
+		return nil, fmt.Errorf("payment: payer name: %w", err)
 	}
 	link := ""
 	if s.Links != nil {
 		link = s.Links(t, "/paiements")
 	}
-	return s.Outbox.EnqueueTx(ctx, tx, mail.Email{
+	return unsettled, s.Outbox.EnqueueTx(ctx, tx, mail.Email{
 		TenantID: t.ID,
 		To:       a.Email,
 		Template: "payment_confirmation",
@@ -306,7 +336,8 @@ func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, t *tenant.Tenant, a *
 			"DisplayName":  name,
 			"Amount":       a.AmountCents,
 			"AmountText":   a.Amount(),
-			"Numbers":      numbers,
+			"Numbers":      settled,
+			"Unsettled":    notSettled,
 			"Reference":    a.RefDet,
 			"NumAuto":      a.NumAuto,
 			"PaidAt":       FormatDateTime(*a.PaidAt),

@@ -19,9 +19,11 @@ import (
 
 	"portail/pkg/invoice"
 	"portail/pkg/jobs"
+	"portail/pkg/mail"
 	"portail/pkg/payfip"
 	"portail/pkg/payfip/sim"
 	"portail/pkg/tenant"
+	"portail/templates"
 )
 
 func TestWSHappyPath(t *testing.T) {
@@ -658,6 +660,91 @@ func TestSecondPaymentOfPaidInvoiceIsFlaggedForRefund(t *testing.T) {
 	mails := e.emails(ten)
 	if len(mails) != 1 || mails[0].Data["RefundNeeded"] != true {
 		t.Fatalf("emails %+v", mails)
+	}
+}
+
+// F2 of the probe after issue 9: the billing side changed an invoice's
+// amount while its payment was pending (through a race with an import, or
+// any other write), then PayFiP confirmed the amount collected. The
+// invoice is marked paid only when its amount still equals the share paid
+// for it; otherwise it keeps its state, and the share is flagged for refund,
+// audited and logged, as for an invoice no longer payable.
+func TestAmountChangedWhilePendingIsNotSettled(t *testing.T) {
+	e := newEnv(t)
+	ten := e.addTenant("sistec", tenantOpts{batchAllowed: true, batchMax: 3})
+	acc := e.addAccount(ten, "support@sistec.fr", "Test SISTEC560")
+	changed := e.addInvoice(ten, acc, "F-1", 5640)
+	kept := e.addInvoice(ten, acc, "F-2", 2500)
+	alone := e.addInvoice(ten, acc, "F-3", 9812)
+	setAmount := func(id, cents int64) {
+		t.Helper()
+		if _, err := e.d.Exec(`UPDATE invoices SET amount_cents = $3 WHERE tenant_id = $1 AND id = $2`, ten.ID, id, cents); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A batch: F-1's amount changes meanwhile, F-2's does not.
+	a, redirect := e.start(ten, acc, changed, kept)
+	setAmount(changed, 99999)
+	e.pay(redirect, "Payer par carte bancaire", true)
+	got := e.waitResolved(ten, a.ID)
+	if got.Status != StatusPaid || !got.RefundNeeded || got.RefundCents != 5640 || got.AmountCents != 8140 {
+		t.Fatalf("attempt %+v", got)
+	}
+	if iv := e.invoice(ten, changed); iv.Status != "unpaid" || iv.PaidAt != nil {
+		t.Fatalf("F-1, whose amount changed, was settled: %+v", iv)
+	}
+	if iv := e.invoice(ten, kept); iv.Status != "paid" || iv.PaidHow != "online" {
+		t.Fatalf("F-2 %+v", iv)
+	}
+	var details string
+	if err := e.d.Get(&details, `SELECT details::text FROM audit_log WHERE tenant_id = $1 AND action = 'payment.paid'
+		AND (details->>'payment_id')::bigint = $2`, ten.ID, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	var audited struct {
+		RefundCents int64 `json:"refund_cents"`
+		Unsettled   []struct {
+			Number       string `json:"number"`
+			Reason       string `json:"reason"`
+			InvoiceCents int64  `json:"invoice_cents"`
+			PaidCents    int64  `json:"paid_cents"`
+		} `json:"unsettled"`
+	}
+	if err := json.Unmarshal([]byte(details), &audited); err != nil {
+		t.Fatal(err)
+	}
+	if audited.RefundCents != 5640 || len(audited.Unsettled) != 1 || audited.Unsettled[0].Number != "F-1" ||
+		audited.Unsettled[0].Reason != "amount" || audited.Unsettled[0].InvoiceCents != 99999 || audited.Unsettled[0].PaidCents != 5640 {
+		t.Fatalf("audit details: %s", details)
+	}
+	mails := e.emails(ten)
+	if len(mails) != 1 || mails[0].Data["RefundNeeded"] != true || fmt.Sprint(mails[0].Data["Numbers"]) != "[F-2]" ||
+		fmt.Sprint(mails[0].Data["Unsettled"]) != "[F-1]" {
+		t.Fatalf("emails %+v", mails)
+	}
+	// The resident reads which invoice was settled and which was not.
+	msg, err := mail.NewRenderer(templates.FS).Render(ten, mails[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(msg.Text, "Factures réglées :\n- facture n° F-2\n") ||
+		!strings.Contains(msg.Text, "Facture non réglée par ce paiement :\n- facture n° F-1\n") ||
+		!strings.Contains(msg.Text, "procédera au remboursement du montant correspondant") ||
+		strings.Contains(msg.Text, "déjà réglée : le service") || !strings.Contains(msg.HTML, "<li>facture n° F-1</li>") {
+		t.Fatalf("confirmation email:\n%s", msg.Text)
+	}
+
+	// One invoice, lowered meanwhile: a smaller amount is no more paid
+	// than a larger one.
+	a, redirect = e.start(ten, acc, alone)
+	setAmount(alone, 5000)
+	e.pay(redirect, "Payer par carte bancaire", true)
+	if got := e.waitResolved(ten, a.ID); got.Status != StatusPaid || got.RefundCents != 9812 {
+		t.Fatalf("attempt %+v", got)
+	}
+	if iv := e.invoice(ten, alone); iv.Status != "unpaid" {
+		t.Fatalf("F-3, whose amount changed, was settled: %+v", iv)
 	}
 }
 
