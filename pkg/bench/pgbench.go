@@ -57,9 +57,12 @@ SELECT tenant_id, id, external_ref, display_name, email, status, paperless,
 SELECT count(*) FROM invoices
 	WHERE tenant_id = :t AND account_id = :a AND status = ANY ('{unpaid}'::text[]);
 SELECT ` + invoiceColumns + ` FROM invoices
-	WHERE tenant_id = :t AND account_id = :a AND status = 'unpaid'
-	ORDER BY issued_on DESC, id DESC
-	LIMIT 20 OFFSET 0;
+	WHERE tenant_id = :t AND id IN (
+		SELECT id FROM invoices
+		WHERE tenant_id = :t AND account_id = :a AND status = 'unpaid'
+		ORDER BY issued_on DESC, id DESC
+		LIMIT 20 OFFSET 0)
+	ORDER BY issued_on DESC, id DESC;
 `
 	scriptDetail = pickPage + sqlResident + sqlInvoiceGet + `SELECT i.tenant_id, i.id, i.account_id, i.number, i.object, i.issued_on,
 	i.due_on, i.amount_cents, i.status, i.paid_at, i.paid_how, i.direct_debit, i.payment_suspended, i.declared_paid_at,

@@ -18,15 +18,23 @@ import (
 // NewCounted: a test can then bound how many queries a page runs (the
 // mechanism, not the time it takes).
 type QueryCounter struct {
-	mu      sync.Mutex
-	queries []string
+	mu         sync.Mutex
+	statements []Statement
+}
+
+// Statement is one statement sent, with its arguments (none for a
+// statement being prepared), so that a test can run it again under
+// EXPLAIN.
+type Statement struct {
+	Query string
+	Args  []any
 }
 
 // Reset forgets the statements recorded so far.
 func (c *QueryCounter) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.queries = nil
+	c.statements = nil
 }
 
 // Queries returns the statements recorded since the last Reset, in order.
@@ -34,13 +42,28 @@ func (c *QueryCounter) Reset() {
 func (c *QueryCounter) Queries() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return slices.Clone(c.queries)
+	out := make([]string, len(c.statements))
+	for i, st := range c.statements {
+		out[i] = st.Query
+	}
+	return out
 }
 
-func (c *QueryCounter) add(q string) {
+// Statements is Queries with each statement's arguments.
+func (c *QueryCounter) Statements() []Statement {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.queries = append(c.queries, q)
+	return slices.Clone(c.statements)
+}
+
+func (c *QueryCounter) add(q string, args []driver.NamedValue) {
+	st := Statement{Query: q}
+	for _, a := range args {
+		st.Args = append(st.Args, a.Value)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.statements = append(c.statements, st)
 }
 
 // NewCounted is New whose pool records every statement in the counter.
@@ -91,7 +114,7 @@ func (cn *countingConn) QueryContext(ctx context.Context, query string, args []d
 	if !ok {
 		return nil, driver.ErrSkip
 	}
-	cn.counter.add(query)
+	cn.counter.add(query, args)
 	return q.QueryContext(ctx, query, args)
 }
 
@@ -100,12 +123,12 @@ func (cn *countingConn) ExecContext(ctx context.Context, query string, args []dr
 	if !ok {
 		return nil, driver.ErrSkip
 	}
-	cn.counter.add(query)
+	cn.counter.add(query, args)
 	return x.ExecContext(ctx, query, args)
 }
 
 func (cn *countingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	cn.counter.add(query)
+	cn.counter.add(query, nil)
 	if p, ok := cn.Conn.(driver.ConnPrepareContext); ok {
 		return p.PrepareContext(ctx, query)
 	}

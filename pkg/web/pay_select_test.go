@@ -35,6 +35,13 @@ type bigResident struct {
 
 func newBigResident(t *testing.T) *bigResident {
 	t.Helper()
+	return newResidentWith(t, 10000)
+}
+
+// newResidentWith is newBigResident with n more unpaid invoices (at most
+// 99,999).
+func newResidentWith(t *testing.T, n int) *bigResident {
+	t.Helper()
 	d, counter := dbtest.NewCounted(t)
 	e := apptest.Start(t, apptest.Options{Demo: true, DB: d})
 	b := &bigResident{e: e, counter: counter}
@@ -44,11 +51,11 @@ func newBigResident(t *testing.T) *bigResident {
 	if err := d.Get(&b.account, `SELECT id FROM accounts WHERE tenant_id = $1 AND email = 'demo@demo.fr'`, b.tenant); err != nil {
 		t.Fatal(err)
 	}
-	// One statement: 10,000 unpaid invoices over 2015–2016, all older than
-	// the demo's 2017 ones.
+	// One statement: n unpaid invoices over 2015–2016, all older than the
+	// demo's 2017 ones.
 	if _, err := d.Exec(`INSERT INTO invoices (tenant_id, account_id, number, object, issued_on, due_on, amount_cents)
 		SELECT $1, $2, 'G-' || lpad(g::text, 5, '0'), 'Cantine', date '2015-01-01' + g % 700, date '2015-01-31' + g % 700, 1000 + g
-		FROM generate_series(1, 10000) g`, b.tenant, b.account); err != nil {
+		FROM generate_series(1, $3::int) g`, b.tenant, b.account, n); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.Exec(`ANALYZE invoices`); err != nil {
