@@ -97,6 +97,18 @@ func contentSecurityPolicy(formActions string) string {
 	return csp
 }
 
+// cachePublic lets browsers and shared caches keep an answer for maxAge,
+// unless it sets a cookie: a cookie (a session, a remember-me token) must
+// never be stored by a cache and handed to others, so such an answer is
+// not stored at all.
+func cachePublic(c *gin.Context, maxAge time.Duration) {
+	if len(c.Writer.Header().Values("Set-Cookie")) > 0 {
+		c.Header("Cache-Control", "no-store")
+		return
+	}
+	c.Header("Cache-Control", fmt.Sprintf("public, max-age=%d", int(maxAge.Seconds())))
+}
+
 // noStore marks answers that carry personal data as not cacheable.
 func noStore(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")

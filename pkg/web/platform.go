@@ -44,7 +44,7 @@ func (s *Server) static(c *gin.Context) {
 		c.Status(http.StatusNotFound)
 		return
 	}
-	c.Header("Cache-Control", "public, max-age=3600")
+	cachePublic(c, time.Hour)
 	c.Data(http.StatusOK, contentType(name), b)
 }
 

@@ -39,11 +39,17 @@ func (s *Server) routes() {
 	e.GET("/api/v1/openapi.yaml", s.openapi) // public
 
 	// Everything else belongs to the commune of the Host header.
+
+	// The commune's assets: public and cacheable by shared caches, so the
+	// resident is not looked up (a remember-me cookie would open a session
+	// and rotate its token on an answer a cache may keep).
+	assets := e.Group("/", s.resolveTenant)
+	assets.GET("/theme.css", s.themeCSS)
+	assets.GET("/logo", s.logo)
+
 	t := e.Group("/", s.resolveTenant, s.readForm(formBody), s.loadResident)
 
 	// public
-	t.GET("/theme.css", s.themeCSS)
-	t.GET("/logo", s.logo)
 	t.GET("/accessibilite", s.accessibility)
 	t.GET("/", noStore, s.loginPage)
 	t.POST("/connexion", noStore, s.login)

@@ -40,11 +40,13 @@ func (s *Server) setCookie(c *gin.Context, base, value string, expires time.Time
 		ck.MaxAge = int(time.Until(expires).Seconds())
 	}
 	http.SetCookie(c.Writer, ck)
+	c.Header("Cache-Control", "no-store") // never kept by a cache (see cachePublic)
 }
 
 func (s *Server) clearCookie(c *gin.Context, base string) {
 	http.SetCookie(c.Writer, &http.Cookie{Name: s.cookieName(base), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: s.secure(), SameSite: http.SameSiteLaxMode})
+	c.Header("Cache-Control", "no-store")
 }
 
 const (
