@@ -104,15 +104,52 @@ func clientAddressFromForwardedFor(e *gin.Engine, proxies bool) {
 	e.ForwardedByClientIP = proxies
 }
 
+// crossOriginExempt are PayFiP's server calls and returns: no browser
+// origin to check, and idempotent.
+var crossOriginExempt = []string{"POST /paiement/notification", "POST /paiement/retour-classique"}
+
 // Handler is the server's http.Handler, with cross-origin protection of
-// every state-changing request (SECURITY.md: CSRF).
+// every state-changing request: net/http's (Sec-Fetch-Site, else Origin),
+// then refererCheck for requests that carry neither.
 func (s *Server) Handler() http.Handler {
 	cop := http.NewCrossOriginProtection()
-	// PayFiP's server calls and returns: no browser origin to check, and
-	// idempotent (PAYFIP.md §5).
-	cop.AddInsecureBypassPattern("POST /paiement/notification")
-	cop.AddInsecureBypassPattern("POST /paiement/retour-classique")
-	return cop.Handler(s.engine)
+	exempt := http.NewServeMux()
+	for _, p := range crossOriginExempt {
+		cop.AddInsecureBypassPattern(p)
+		exempt.Handle(p, http.NotFoundHandler())
+	}
+	return cop.Handler(refererCheck(exempt, s.engine))
+}
+
+// refererCheck refuses (403) a state-changing request that has neither
+// Sec-Fetch-Site nor Origin — which http.CrossOriginProtection lets through,
+// as it must for clients that are not browsers — but whose Referer names
+// another origin than the request's own host: a browser too old to send
+// those headers, submitting a form from another site. Requests without a
+// Referer (API clients, PayFiP, privacy settings) pass, as do the routes of
+// exempt.
+func refererCheck(exempt *http.ServeMux, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		ref := r.Header.Get("Referer")
+		if ref == "" || r.Header.Get("Sec-Fetch-Site") != "" || r.Header.Get("Origin") != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if u, err := url.Parse(ref); err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if _, pattern := exempt.Handler(r); pattern != "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "cross-origin request detected from Referer header", http.StatusForbidden)
+	})
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

@@ -139,6 +139,46 @@ func TestCrossOriginPostRefused(t *testing.T) {
 	}
 }
 
+// F7 of the probe after issue 9: a browser that sends neither Origin nor
+// Sec-Fetch-Site (too old, or stripped) but a Referer of another site is a
+// cross-site form: refused like one. Same-site Referers, requests without a
+// Referer (API clients) and PayFiP's routes pass.
+func TestCrossSiteRefererWithoutOriginRefused(t *testing.T) {
+	ts := newServer(t)
+	send := func(method, path, referer string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader("email=a%40b.fr&password=x"))
+		req.Host = "sistec.localhost"
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if referer != "" {
+			req.Header.Set("Referer", referer)
+		}
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, ref := range []string{"https://evil.example/page", "http://sistec.localhost.evil.example/", "http://belcastel.localhost/", "::not a url", "/relative"} {
+		if got := send("POST", "/connexion", ref); got != http.StatusForbidden {
+			t.Errorf("POST with Referer %q and no Origin: %d, want 403", ref, got)
+		}
+	}
+	for _, ref := range []string{"", "http://sistec.localhost/", "https://SISTEC.localhost/connexion?x=1"} {
+		if got := send("POST", "/connexion", ref); got == http.StatusForbidden {
+			t.Errorf("POST with Referer %q: 403", ref)
+		}
+	}
+	if got := send("GET", "/", "https://evil.example/page"); got != http.StatusOK {
+		t.Errorf("GET with a cross-site Referer: %d", got)
+	}
+	if got := send("POST", "/paiement/retour-classique", "https://www.payfip.gouv.fr/tpa/paiement.web"); got == http.StatusForbidden {
+		t.Error("PayFiP's classic return refused for its Referer")
+	}
+}
+
 func TestCommuneTemplateOverride(t *testing.T) {
 	ts := newServer(t)
 	_, body := get(t, ts, "belcastel.localhost", "/")
