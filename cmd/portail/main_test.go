@@ -135,6 +135,88 @@ func TestServeRefusesClassicCommuneWithoutCallbackNetworks(t *testing.T) {
 	}
 }
 
+// `portail serve` warns when PayFiP's callback networks (the deployment's
+// or a commune's own) include loopback, link-local or private ranges: in
+// production they are PayFiP's public networks. Public ones say nothing.
+func TestServeWarnsAboutNonPublicCallbackNetworks(t *testing.T) {
+	url := dbtest.NewURL(t)
+	t.Setenv("PORTAIL_DATABASE_URL", url)
+	t.Setenv("PORTAIL_S3_ENDPOINT", "http://127.0.0.1:1")
+	t.Setenv("PORTAIL_S3_ACCESS_KEY", "k")
+	t.Setenv("PORTAIL_S3_SECRET_KEY", "s")
+	t.Setenv("PORTAIL_SMTP_HOST", "127.0.0.1")
+	if err := run([]string{"tenants", "apply", "../../tenants"}); err != nil {
+		t.Fatal(err)
+	}
+	// serve gets past the checks, then fails to listen on a port taken.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	t.Setenv("PORTAIL_HTTP_ADDR", taken.Addr().String())
+	serve := func() string {
+		t.Helper()
+		var err error
+		out := captureStderr(t, func() { err = run([]string{"serve"}) })
+		if err == nil || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatalf("serve: %v\n%s", err, out)
+		}
+		return out
+	}
+	const warning = "PayFiP callback networks include loopback, link-local or private addresses"
+
+	t.Setenv("PORTAIL_PAYFIP_CALLBACK_NETWORKS", "192.0.2.0/24,198.51.100.7")
+	if out := serve(); strings.Contains(out, warning) {
+		t.Fatalf("public networks warned about:\n%s", out)
+	}
+
+	t.Setenv("PORTAIL_PAYFIP_CALLBACK_NETWORKS", "192.0.2.0/24,127.0.0.2/32,10.0.0.0/8")
+	d, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Exec(`UPDATE tenants SET payfip_callback_networks = '{198.51.100.0/24,fe80::/64}' WHERE slug = 'belcastel'`); err != nil {
+		t.Fatal(err)
+	}
+	out := serve()
+	lines := strings.Split(out, "\n")
+	var warned []string
+	for _, l := range lines {
+		if strings.Contains(l, warning) {
+			warned = append(warned, l)
+		}
+	}
+	if len(warned) != 2 || !strings.Contains(warned[0], "payfip.callback_networks") || !strings.Contains(warned[0], "127.0.0.2/32,10.0.0.0/8") ||
+		strings.Contains(warned[0], "192.0.2.0") || !strings.Contains(warned[1], "commune belcastel") ||
+		!strings.Contains(warned[1], "fe80::/64") || strings.Contains(warned[1], "198.51.100") {
+		t.Fatalf("warnings:\n%s", strings.Join(warned, "\n"))
+	}
+}
+
+// captureStderr returns what f wrote to os.Stderr (the log, for commands
+// run inside f).
+func captureStderr(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	done := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- string(b)
+	}()
+	defer func() { os.Stderr = saved }()
+	f()
+	w.Close()
+	os.Stderr = saved
+	return <-done
+}
+
 func TestTenantsCheckRecommendsWebServiceMode(t *testing.T) {
 	out := captureStdout(t, func() {
 		if err := run([]string{"tenants", "check", "../../tenants"}); err != nil {

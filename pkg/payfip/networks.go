@@ -63,3 +63,38 @@ func (n Networks) Contains(addr netip.Addr) bool {
 	}
 	return false
 }
+
+// nonPublic are ranges PayFiP's servers never call from on the internet:
+// loopback, link-local, private (RFC 1918 and IPv6 unique local), shared
+// address space (carrier-grade NAT) and "this network".
+var nonPublic = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("::/128"),
+	netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("fc00::/7"),
+	netip.MustParsePrefix("fe80::/10"),
+}
+
+// NonPublic lists the networks of n that include loopback, link-local or
+// private addresses (a whole-internet 0.0.0.0/0 among them). In production
+// PayFiP's source networks are public: such an entry trusts, for classic
+// results, machines next to the portal (the development setup's
+// 127.0.0.2 on purpose).
+func (n Networks) NonPublic() []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range n {
+		for _, q := range nonPublic {
+			if p.Overlaps(q) {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}

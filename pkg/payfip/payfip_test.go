@@ -366,3 +366,19 @@ func TestNetworks(t *testing.T) {
 		t.Fatalf("bad entries: %v", err)
 	}
 }
+
+func TestNonPublicNetworks(t *testing.T) {
+	nets, err := ParseNetworks([]string{"192.0.2.0/24", "127.0.0.2", "10.1.0.0/16", "172.20.0.0/16", "192.168.1.7",
+		"169.254.0.0/16", "100.64.0.1", "::1", "fd00::/8", "fe80::/64", "2001:db8::/32", "::ffff:10.0.0.1", "0.0.0.0/0", "198.51.100.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range nets.NonPublic() {
+		got = append(got, p.String())
+	}
+	want := "127.0.0.2/32 10.1.0.0/16 172.20.0.0/16 192.168.1.7/32 169.254.0.0/16 100.64.0.1/32 ::1/128 fd00::/8 fe80::/64 10.0.0.1/32 0.0.0.0/0"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("NonPublic = %v, want %s", got, want)
+	}
+}

@@ -107,6 +107,39 @@ func (s *Service) CheckClassicNetworks(ts []*tenant.Tenant) error {
 	return errors.Join(errs...)
 }
 
+// NetworkWarning is a list of PayFiP callback networks holding addresses
+// that are not public (see payfip.Networks.NonPublic).
+type NetworkWarning struct {
+	Where    string   // the setting: the deployment's, or a commune's own
+	Networks []string // its entries that are not public
+}
+
+// NonPublicCallbackNetworks finds loopback, link-local and private ranges
+// in the deployment's payfip.callback_networks and in each active commune's
+// own list: in production they must be PayFiP's public networks, and such
+// an entry lets machines near the portal post classic results (`portail
+// serve` warns; the development setup uses 127.0.0.2 on purpose).
+func (s *Service) NonPublicCallbackNetworks(ts []*tenant.Tenant) []NetworkWarning {
+	var out []NetworkWarning
+	check := func(where string, list []string) {
+		nets, _ := payfip.ParseNetworks(list) // validated when loaded; a bad entry is left out
+		if bad := nets.NonPublic(); len(bad) > 0 {
+			w := NetworkWarning{Where: where}
+			for _, p := range bad {
+				w.Networks = append(w.Networks, p.String())
+			}
+			out = append(out, w)
+		}
+	}
+	check("payfip.callback_networks", s.Config.CallbackNetworks)
+	for _, t := range ts {
+		if t.Active() && len(t.PayFiPCallbackNetworks) > 0 {
+			check("commune "+t.Slug+" (payfip.endpoints.callback_networks)", t.PayFiPCallbackNetworks)
+		}
+	}
+	return out
+}
+
 // recordUnverified audits a classic result that did not come from PayFiP.
 // Staff find it by the attempt (payment_id) its refdet names, if any.
 func (s *Service) recordUnverified(ctx context.Context, t *tenant.Tenant, call ClassicCall, res payfip.Result, parseErr error) error {
