@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -100,6 +101,10 @@ func (s *Service) apply(ctx context.Context, t *tenant.Tenant, res payfip.Result
 		return nil, false, s.reject(ctx, t, a, res, source, ErrUntrusted, "unsigned result for a WS attempt")
 	case res.NumCli != t.PayFiPNumcli:
 		return nil, false, s.reject(ctx, t, a, res, source, ErrMismatch, "numcli "+res.NumCli)
+	case !trusted && res.Exer != attemptExer(a):
+		// PayFiP echoes the exer the attempt was sent with (Start: the
+		// year of its creation in Paris, which is not stored otherwise).
+		return nil, false, s.reject(ctx, t, a, res, source, ErrMismatch, "exer "+res.Exer)
 	case res.RefDet != a.RefDet:
 		return nil, false, s.reject(ctx, t, a, res, source, ErrMismatch, "refdet "+res.RefDet)
 	case res.Montant != a.AmountCents:
@@ -144,6 +149,10 @@ func (s *Service) apply(ctx context.Context, t *tenant.Tenant, res payfip.Result
 	}
 	return s.transition(ctx, t, a, c)
 }
+
+// attemptExer is the exer Start sent PayFiP for a: the year it was
+// created, in Paris.
+func attemptExer(a *Attempt) string { return strconv.Itoa(a.CreatedAt.In(paris()).Year()) }
 
 // reject records a result that matched no pending attempt (a forgery, a
 // misrouted call or a bug) and returns the error for the caller.

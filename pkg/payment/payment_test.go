@@ -254,6 +254,9 @@ func TestForgedResultsChangeNothing(t *testing.T) {
 		{"other tenant", b1, forge(func(r *payfip.Result) { r.NumCli = "009999" }), ErrNotFound},
 		{"other amount", a1, forge(func(r *payfip.Result) { r.Montant = 100 }), ErrMismatch},
 		{"numcli mismatch", a1, forge(func(r *payfip.Result) { r.NumCli = "009999" }), ErrMismatch},
+		// The attempt was sent with exer 2026, the year of its creation.
+		{"exer mismatch", a1, forge(func(r *payfip.Result) { r.Exer = "2025" }), ErrMismatch},
+		{"exer missing", a1, forge(func(r *payfip.Result) { r.Exer = "" }), ErrMismatch},
 		{"unsigned result for a WS attempt", w1, payfip.Result{ResultTrans: "P", NumCli: "004201",
 			RefDet: pw.RefDet, IdOp: pw.IdOp, Montant: 5000}, ErrUntrusted},
 	}

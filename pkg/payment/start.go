@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -53,7 +52,8 @@ func (s *Service) Start(ctx context.Context, t *tenant.Tenant, accountID int64, 
 		return nil, "", err
 	}
 
-	now := s.now()
+	// As PostgreSQL stores it (microseconds): the exer sent is its year.
+	now := s.now().Truncate(time.Microsecond)
 	a := &Attempt{
 		TenantID: t.ID, AccountID: accountID, RefDet: payfip.NewRefDet(), Mode: mode,
 		Status: StatusPending, CreatedAt: now,
@@ -105,7 +105,7 @@ func (s *Service) Start(ctx context.Context, t *tenant.Tenant, accountID int64, 
 		a.Email = acc.Email
 		req = payfip.Request{
 			NumCli:  t.PayFiPNumcli,
-			Exer:    strconv.Itoa(now.In(paris()).Year()),
+			Exer:    attemptExer(a), // a.CreatedAt is now
 			RefDet:  a.RefDet,
 			Montant: a.AmountCents,
 			Mel:     a.Email,
