@@ -29,7 +29,7 @@ type Status string
 const (
 	StatusQueued    Status = "queued"    // staged, waiting for the import job
 	StatusRunning   Status = "running"   // the job is applying it
-	StatusImported  Status = "imported"  // applied (payers: the valid lines)
+	StatusImported  Status = "imported"  // applied (payers: the valid lines, if any)
 	StatusRejected  Status = "rejected"  // refused: nothing changed; see the errors
 	StatusDuplicate Status = "duplicate" // the same file was imported before: nothing changed
 	StatusFailed    Status = "failed"    // every attempt failed: nothing changed

@@ -16,7 +16,8 @@ import (
 // applyPayerFile is the import job of a payers batch. A payers file is a
 // list of independent people: the valid lines are applied (one bad address
 // must not hold back the commune's other residents) and the others
-// reported, by line, with the reason.
+// reported, by line, with the reason. A file (or a single API write) whose
+// every line is rejected is "rejected": nothing was imported.
 //
 // New references become pending accounts. The email of an activated
 // account is not replaced by the file's (it is its resident's login, which
@@ -132,6 +133,19 @@ func (r *payerRun) run(ctx context.Context, next func() (PayerLine, string, erro
 	}
 	if err := r.check(ctx); err != nil {
 		return err
+	}
+	var valid int
+	if err := tx.GetContext(ctx, &valid, `SELECT count(*) FROM payer_import_staging WHERE reason IS NULL`); err != nil {
+		return fmt.Errorf("imports: count: %w", err)
+	}
+	if valid == 0 {
+		// Every line rejected (a single API write among them): nothing
+		// was imported, and the batch says so.
+		r.b.Rejected = r.lines
+		if err := r.finish(ctx, StatusRejected); err != nil {
+			return err
+		}
+		return r.commit(r.journal(ctx))
 	}
 	if err := r.prog.setStage(ctx, StageApplying); err != nil {
 		return err

@@ -134,6 +134,22 @@ func TestImportPayersRefusedFilesWriteNothing(t *testing.T) {
 	}
 }
 
+// A file whose every line is refused imported nothing, and its batch says
+// "rejected", not "imported" with zero lines (probe F9).
+func TestImportPayersAllLinesRejectedIsRejected(t *testing.T) {
+	f := newFixture(t)
+	rep := f.payers(t, "reference;nom;email\nR1;Un;pas-une-adresse\n;Deux;deux@exemple.fr\n")
+	if rep.Status != StatusRejected || rep.Inserted != 0 || rep.Rejected != 2 || len(rep.Errors) != 2 {
+		t.Fatalf("%+v", rep)
+	}
+	if n := count(t, f.d, `SELECT count(*) FROM accounts`); n != 0 {
+		t.Fatalf("%d accounts written", n)
+	}
+	if rep := f.payers(t, "reference;nom;email\nR1;Un;un@exemple.fr\nR2;Deux;pas-une-adresse\n"); rep.Status != StatusImported || rep.Inserted != 1 {
+		t.Fatalf("partly valid file: %+v", rep)
+	}
+}
+
 func TestImportPayersUpdatesAndSwaps(t *testing.T) {
 	f := newFixture(t)
 	f.payers(t, "reference;nom;email\nA;Alice;a@exemple.fr\nB;Bob;b@exemple.fr\nC;Carole;c@exemple.fr\n")

@@ -23,6 +23,8 @@ import (
 type pdfSource interface {
 	// count is the number of entries; entries are numbered from 0.
 	count() int
+	// archive tells a ZIP from the API's single PDF, for the reasons given.
+	archive() bool
 	name(entry int) string
 	open(entry int) (io.ReadCloser, error)
 	close()
@@ -35,6 +37,7 @@ type zipPDFs struct {
 }
 
 func (z *zipPDFs) count() int                            { return len(z.z.File) }
+func (z *zipPDFs) archive() bool                         { return true }
 func (z *zipPDFs) name(entry int) string                 { return z.z.File[entry].Name }
 func (z *zipPDFs) open(entry int) (io.ReadCloser, error) { return z.z.File[entry].Open() }
 func (z *zipPDFs) close()                                { z.f.Close() }
@@ -46,6 +49,7 @@ type singlePDF struct {
 }
 
 func (p *singlePDF) count() int            { return 1 }
+func (p *singlePDF) archive() bool         { return false }
 func (p *singlePDF) name(entry int) string { return p.number + ".pdf" }
 func (p *singlePDF) open(entry int) (io.ReadCloser, error) {
 	return io.NopCloser(io.NewSectionReader(p.f, 0, 1<<62)), nil
@@ -95,28 +99,37 @@ func (s *Service) fetchZIP(ctx context.Context, b *Batch) (*zipPDFs, error) {
 }
 
 // hashPDF checks that an entry is a PDF of at most maxBytes and returns its
-// SHA-256 and size; reason (French) tells why it is refused.
+// SHA-256 and size; reason (French) tells why it is refused, naming the
+// archive's entry, or the file sent alone through the API.
 func hashPDF(src pdfSource, entry int, maxBytes int64) (sum string, size int64, reason string) {
 	name := path.Base(strings.ReplaceAll(src.name(entry), `\`, "/"))
+	unreadable := fmt.Sprintf("PDF illisible dans l'archive (%s)", name)
+	notPDF := fmt.Sprintf("Le fichier %s de l'archive n'est pas un PDF", name)
+	tooBig := fmt.Sprintf("PDF trop volumineux (%s) : %d Mo au plus", name, maxBytes>>20)
+	if !src.archive() {
+		unreadable = "Le fichier envoyé est illisible"
+		notPDF = "Le fichier envoyé n'est pas un PDF"
+		tooBig = fmt.Sprintf("Le fichier envoyé est trop volumineux : %d Mo au plus", maxBytes>>20)
+	}
 	rc, err := src.open(entry)
 	if err != nil {
-		return "", 0, fmt.Sprintf("PDF illisible dans l'archive (%s)", name)
+		return "", 0, unreadable
 	}
 	defer rc.Close()
 	h := sha256.New()
 	var head [5]byte
 	n, err := io.ReadFull(rc, head[:])
 	if (err != nil && err != io.ErrUnexpectedEOF && err != io.EOF) || string(head[:n]) != "%PDF-" {
-		return "", 0, fmt.Sprintf("Le fichier %s de l'archive n'est pas un PDF", name)
+		return "", 0, notPDF
 	}
 	h.Write(head[:n])
 	m, err := io.Copy(h, io.LimitReader(rc, maxBytes+1-int64(n)))
 	if err != nil {
-		return "", 0, fmt.Sprintf("PDF illisible dans l'archive (%s)", name)
+		return "", 0, unreadable
 	}
 	size = int64(n) + m
 	if size > maxBytes {
-		return "", 0, fmt.Sprintf("PDF trop volumineux (%s) : %d Mo au plus", name, maxBytes>>20)
+		return "", 0, tooBig
 	}
 	return hex.EncodeToString(h.Sum(nil)), size, ""
 }
