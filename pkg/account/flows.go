@@ -7,6 +7,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"portail/pkg/audit"
 	"portail/pkg/db"
 	"portail/pkg/mail"
 	"portail/pkg/tenant"
@@ -97,7 +98,7 @@ func (s *Service) SetPasswordWithToken(ctx context.Context, t *tenant.Tenant, ra
 		if p == PurposeActivation {
 			action = "account.activated"
 		}
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID, Action: action})
+		return audit.Record(asResident(ctx, a.ID), tx, t.ID, action, accountObject(a.ID), nil)
 	})
 }
 
@@ -148,8 +149,8 @@ func (s *Service) Authenticate(ctx context.Context, t *tenant.Tenant, email, pas
 	}
 	if !ok || row.Status != StatusActive {
 		// The attempt was already counted as a failure by the reservation.
-		if err := Audit(ctx, s.DB, AuditEntry{TenantID: t.ID, ActorKind: ActorAnonymous, ActorID: row.ID,
-			Action: "login.failed", IP: ip, Details: map[string]any{"email": email}}); err != nil {
+		if err := audit.Record(asAnonymous(ctx, ip), s.DB, t.ID, "login.failed", accountObject(row.ID),
+			map[string]any{"email": email}); err != nil {
 			return nil, err
 		}
 		return nil, ErrInvalidCredentials
@@ -170,7 +171,7 @@ func (s *Service) Authenticate(ctx context.Context, t *tenant.Tenant, email, pas
 				return fmt.Errorf("account: rehash: %w", err)
 			}
 		}
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: row.ID, Action: "login.ok", IP: ip})
+		return audit.Record(asResident(asAnonymous(ctx, ip), row.ID), tx, t.ID, "login.ok", accountObject(row.ID), nil)
 	})
 	if err != nil {
 		return nil, err
@@ -214,7 +215,7 @@ func (s *Service) checkCurrentPassword(ctx context.Context, t *tenant.Tenant, a 
 		return err
 	}
 	if !ok {
-		if err := Audit(ctx, s.DB, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID, Action: action + ".wrong_password"}); err != nil {
+		if err := audit.Record(asResident(ctx, a.ID), s.DB, t.ID, action+".wrong_password", accountObject(a.ID), nil); err != nil {
 			return err
 		}
 		return ErrWrongPassword
@@ -254,7 +255,7 @@ func (s *Service) ChangePassword(ctx context.Context, t *tenant.Tenant, accountI
 		if err := s.afterPasswordChange(ctx, tx, t.ID, a, keepSessionID, now); err != nil {
 			return err
 		}
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID, Action: "password.changed"})
+		return audit.Record(asResident(ctx, a.ID), tx, t.ID, "password.changed", accountObject(a.ID), nil)
 	})
 }
 
@@ -315,8 +316,8 @@ func (s *Service) RequestEmailChange(ctx context.Context, t *tenant.Tenant, acco
 		}); err != nil {
 			return fmt.Errorf("account: email change: %w", err)
 		}
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID,
-			Action: "email_change.requested", Details: map[string]any{"new_email": newEmail}})
+		return audit.Record(asResident(ctx, a.ID), tx, t.ID, "email_change.requested", accountObject(a.ID),
+			map[string]any{"new_email": newEmail})
 	})
 }
 
@@ -344,8 +345,8 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, t *tenant.Tenant, rawT
 		if err := invalidateTokens(ctx, tx, t.ID, a.ID, now, PurposeEmailChange); err != nil {
 			return err
 		}
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID,
-			Action: "email.changed", Details: map[string]any{"old_email": a.Email, "new_email": tok.NewEmail}})
+		return audit.Record(asResident(ctx, a.ID), tx, t.ID, "email.changed", accountObject(a.ID),
+			map[string]any{"old_email": a.Email, "new_email": tok.NewEmail})
 	})
 	return err
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"portail/pkg/audit"
 	"portail/pkg/db"
 	"portail/pkg/mail"
 	"portail/pkg/tenant"
@@ -51,7 +52,7 @@ func (s *Service) SetPaperless(ctx context.Context, t *tenant.Tenant, accountID 
 		if on {
 			action = "paperless.on"
 		}
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID, Action: action})
+		return audit.Record(asResident(ctx, a.ID), tx, t.ID, action, accountObject(a.ID), nil)
 	})
 }
 

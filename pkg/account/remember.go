@@ -11,6 +11,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"portail/pkg/audit"
 	"portail/pkg/db"
 	"portail/pkg/mail"
 	"portail/pkg/tenant"
@@ -142,8 +143,8 @@ func (s *Service) rememberStolen(ctx context.Context, tx *sqlx.Tx, t *tenant.Ten
 			return fmt.Errorf("account: sessions closed email: %w", err)
 		}
 	}
-	return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorAnonymous, ActorID: a.ID,
-		Action: "remember.replayed", Details: map[string]any{"sessions_closed": closed}})
+	return audit.Record(asAnonymous(ctx, ""), tx, t.ID, "remember.replayed", accountObject(a.ID),
+		map[string]any{"sessions_closed": closed})
 }
 
 // RevokeRemember deletes every remember-me token of the account.

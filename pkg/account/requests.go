@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/rivertype"
 
+	"portail/pkg/audit"
 	"portail/pkg/db"
 	"portail/pkg/mail"
 	"portail/pkg/tenant"
@@ -173,7 +174,7 @@ func (s *Service) issueActivation(ctx context.Context, tx *sqlx.Tx, t *tenant.Te
 	}); err != nil {
 		return 0, fmt.Errorf("account: activation email: %w", err)
 	}
-	if err := Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorAnonymous, ActorID: a.ID, Action: "activation.requested"}); err != nil {
+	if err := audit.Record(asAnonymous(ctx, ""), tx, t.ID, "activation.requested", accountObject(a.ID), nil); err != nil {
 		return 0, err
 	}
 	return ActivationSent, nil
@@ -207,8 +208,7 @@ func (s *Service) issueReset(ctx context.Context, tx *sqlx.Tx, t *tenant.Tenant,
 	}); err != nil {
 		return fmt.Errorf("account: reset email: %w", err)
 	}
-	return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorAnonymous, ActorID: a.ID,
-		Action: "password.reset_requested", IP: ip})
+	return audit.Record(asAnonymous(ctx, ip), tx, t.ID, "password.reset_requested", accountObject(a.ID), nil)
 }
 
 // handleAddressRequest does what a request asked, in one transaction with

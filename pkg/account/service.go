@@ -4,15 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
+	"portail/pkg/audit"
 	"portail/pkg/mail"
 	"portail/pkg/tenant"
 )
@@ -208,53 +207,26 @@ func getAccountForUpdate(ctx context.Context, tx *sqlx.Tx, tenantID, accountID i
 	return &row.Account, row.PasswordHash, nil
 }
 
-// Audit actor kinds.
-const (
-	ActorAnonymous = "anonymous"
-	ActorResident  = "resident"
-	ActorStaff     = "staff"
-	ActorOperator  = "operator"
-	ActorSystem    = "system"
-)
-
-// AuditEntry is one row of audit_log. Never put passwords or tokens in
-// Details.
-type AuditEntry struct {
-	TenantID  int64
-	ActorKind string // Actor* constants
-	ActorID   int64  // 0: none
-	Action    string // e.g. "login.ok"
-	IP        string // client IP, may be empty
-	Details   map[string]any
+// asResident is ctx with the account as the actor (keeping the client IP):
+// the resident's own operations are recorded as theirs whoever set ctx.
+func asResident(ctx context.Context, accountID int64) context.Context {
+	return audit.As(ctx, audit.KindResident, accountID)
 }
 
-// Audit appends e to audit_log, in the caller's transaction (or on a DB).
-func Audit(ctx context.Context, x sqlx.ExecerContext, e AuditEntry) error {
-	if e.ActorKind == "" {
-		e.ActorKind = ActorSystem
+// asAnonymous is ctx with an anonymous actor at ip (the IP of ctx when ip
+// is empty): requests by address and failed logins.
+func asAnonymous(ctx context.Context, ip string) context.Context {
+	if ip == "" {
+		ip = audit.ActorFrom(ctx).IP
 	}
-	details := []byte("{}")
-	if len(e.Details) > 0 {
-		b, err := json.Marshal(e.Details)
-		if err != nil {
-			return fmt.Errorf("account: audit details: %w", err)
-		}
-		details = b
+	return audit.WithActor(ctx, audit.Actor{Kind: audit.KindAnonymous, IP: ip})
+}
+
+func accountObject(id int64) audit.Object {
+	if id == 0 {
+		return audit.Object{}
 	}
-	var actor sql.NullInt64
-	if e.ActorID != 0 {
-		actor = sql.NullInt64{Int64: e.ActorID, Valid: true}
-	}
-	var ip sql.NullString
-	if a, err := netip.ParseAddr(e.IP); err == nil {
-		ip = sql.NullString{String: a.Unmap().String(), Valid: true}
-	}
-	_, err := x.ExecContext(ctx, `INSERT INTO audit_log (tenant_id, actor_kind, actor_id, action, ip, details)
-		VALUES ($1, $2, $3, $4, $5::inet, $6::jsonb)`, e.TenantID, e.ActorKind, actor, e.Action, ip, string(details))
-	if err != nil {
-		return fmt.Errorf("account: audit: %w", err)
-	}
-	return nil
+	return audit.Of(audit.ObjectAccount, id)
 }
 
 func sha(s string) []byte {

@@ -20,7 +20,9 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"portail/pkg/audit"
 	"portail/pkg/blob"
+	"portail/pkg/db"
 )
 
 // Blobs reads stored PDFs (*blob.Store).
@@ -243,29 +245,42 @@ func (s *Store) Get(ctx context.Context, tenantID, accountID, invoiceID int64) (
 }
 
 // MarkDeclaredPaid sets (paid true) or clears the resident's own "paid by
-// other means" marker. It never changes the official status; setting it
-// twice keeps the first date. Only unpaid and treasury invoices can be
-// marked (ErrNotDeclarable); the marker can always be cleared.
+// other means" marker, and records it in the invoice's history. It never
+// changes the official status; setting it twice keeps the first date. Only
+// unpaid and treasury invoices can be marked (ErrNotDeclarable); the marker
+// can always be cleared.
 func (s *Store) MarkDeclaredPaid(ctx context.Context, tenantID, accountID, invoiceID int64, paid bool) error {
-	var res sql.Result
-	var err error
-	if paid {
-		res, err = s.DB.ExecContext(ctx, `
-			UPDATE invoices SET declared_paid_at = coalesce(declared_paid_at, now()), updated_at = now()
-			WHERE tenant_id = $1 AND account_id = $2 AND id = $3 AND status IN ('unpaid', 'treasury')`,
-			tenantID, accountID, invoiceID)
-	} else {
-		res, err = s.DB.ExecContext(ctx, `
-			UPDATE invoices SET declared_paid_at = NULL, updated_at = now()
-			WHERE tenant_id = $1 AND account_id = $2 AND id = $3 AND status <> 'cancelled'
-			  AND declared_paid_at IS NOT NULL`,
-			tenantID, accountID, invoiceID)
-	}
-	if err != nil {
-		return fmt.Errorf("invoice: declare paid: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
+	var changed bool
+	err := db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		var res sql.Result
+		var err error
+		action := "invoice.declared_paid"
+		if paid {
+			res, err = tx.ExecContext(ctx, `
+				UPDATE invoices SET declared_paid_at = now(), updated_at = now()
+				WHERE tenant_id = $1 AND account_id = $2 AND id = $3 AND status IN ('unpaid', 'treasury')
+				  AND declared_paid_at IS NULL`,
+				tenantID, accountID, invoiceID)
+		} else {
+			action = "invoice.declared_unpaid"
+			res, err = tx.ExecContext(ctx, `
+				UPDATE invoices SET declared_paid_at = NULL, updated_at = now()
+				WHERE tenant_id = $1 AND account_id = $2 AND id = $3 AND status <> 'cancelled'
+				  AND declared_paid_at IS NOT NULL`,
+				tenantID, accountID, invoiceID)
+		}
+		if err != nil {
+			return fmt.Errorf("invoice: declare paid: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		changed = true
+		return audit.Record(audit.As(ctx, audit.KindResident, accountID), tx, tenantID, action,
+			audit.Of(audit.ObjectInvoice, invoiceID), nil)
+	})
+	if err != nil || changed {
+		return err
 	}
 	// Nothing changed: tell an unknown invoice from a no-op or a paid one.
 	inv, err := s.Get(ctx, tenantID, accountID, invoiceID)

@@ -20,7 +20,7 @@ func (s *Server) routes() {
 		s.log.Error("panic", "error", err, "path", c.Request.URL.Path)
 		c.AbortWithStatus(http.StatusInternalServerError)
 	}))
-	e.Use(requestID(), logRequests(s.log), securityHeaders(payfipOrigins(s.cfg.PayFiP.ClassicURL, s.cfg.PayFiP.WSPaymentURL), s.secure()))
+	e.Use(requestID(), logRequests(s.log), anonymousActor, securityHeaders(payfipOrigins(s.cfg.PayFiP.ClassicURL, s.cfg.PayFiP.WSPaymentURL), s.secure()))
 
 	// platform
 	e.GET("/healthz", s.healthz)
