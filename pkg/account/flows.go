@@ -8,6 +8,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"portail/pkg/audit"
+	"portail/pkg/auth"
 	"portail/pkg/db"
 	"portail/pkg/mail"
 	"portail/pkg/tenant"
@@ -66,7 +67,7 @@ func (s *Service) SetPasswordWithToken(ctx context.Context, t *tenant.Tenant, ra
 	if err != nil {
 		return err
 	}
-	if err := CheckPassword(newPassword, t.PasswordMinLength, t.Name, acc.Email); err != nil {
+	if err := auth.CheckPassword(newPassword, t.PasswordMinLength, t.Name, acc.Email); err != nil {
 		return err
 	}
 	hash, err := s.Hasher.Hash(ctx, newPassword)
@@ -108,13 +109,13 @@ func (s *Service) afterPasswordChange(ctx context.Context, tx *sqlx.Tx, tenantID
 	if err := invalidateTokens(ctx, tx, tenantID, a.ID, now, PurposeActivation, PurposeReset, PurposeEmailChange); err != nil {
 		return err
 	}
-	if err := deleteSessions(ctx, tx, tenantID, a.ID, keepSessionID); err != nil {
+	if _, err := deleteSessions(ctx, tx, tenantID, a.ID, keepSessionID); err != nil {
 		return err
 	}
-	if err := revokeRemember(ctx, tx, tenantID, a.ID); err != nil {
+	if err := s.remember().RevokeAll(ctx, tx, tenantID, a.ID); err != nil {
 		return err
 	}
-	return clearAccountThrottle(ctx, tx, tenantID, a.Email)
+	return s.throttle().Clear(ctx, tx, tenantID, a.Email)
 }
 
 // Authenticate checks an email and password. Unknown email, wrong
@@ -122,7 +123,7 @@ func (s *Service) afterPasswordChange(ctx context.Context, tx *sqlx.Tx, tenantID
 // after one argon2 computation; too many failures give *ThrottledError.
 func (s *Service) Authenticate(ctx context.Context, t *tenant.Tenant, email, password, ip string) (*Account, error) {
 	email = NormalizeEmail(email)
-	wait, err := s.reserveLoginAttempt(ctx, t.ID, email, ip)
+	wait, err := s.throttle().Reserve(ctx, t.ID, email, ip)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +162,7 @@ func (s *Service) Authenticate(ctx context.Context, t *tenant.Tenant, email, pas
 		newHash, _ = s.Hasher.Hash(ctx, password)
 	}
 	err = db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		if err := loginSucceeded(ctx, tx, t.ID, email, ip); err != nil {
+		if err := s.throttle().Succeeded(ctx, tx, t.ID, email, ip); err != nil {
 			return err
 		}
 		if newHash != "" {
@@ -203,7 +204,7 @@ func (s *Service) loadWithHash(ctx context.Context, tenantID, accountID int64) (
 // like a login on the account's email (a stolen session must not become a
 // password oracle).
 func (s *Service) checkCurrentPassword(ctx context.Context, t *tenant.Tenant, a *Account, hash, current, action string) error {
-	wait, err := s.reserveLoginAttempt(ctx, t.ID, a.Email, "")
+	wait, err := s.throttle().Reserve(ctx, t.ID, a.Email, "")
 	if err != nil {
 		return err
 	}
@@ -220,7 +221,7 @@ func (s *Service) checkCurrentPassword(ctx context.Context, t *tenant.Tenant, a 
 		}
 		return ErrWrongPassword
 	}
-	return clearAccountThrottle(ctx, s.DB, t.ID, a.Email)
+	return s.throttle().Clear(ctx, s.DB, t.ID, a.Email)
 }
 
 // ChangePassword replaces a logged-in resident's password ("Changer le mot
@@ -232,7 +233,7 @@ func (s *Service) ChangePassword(ctx context.Context, t *tenant.Tenant, accountI
 	if err != nil {
 		return err
 	}
-	if err := CheckPassword(newPassword, t.PasswordMinLength, t.Name, a.Email); err != nil {
+	if err := auth.CheckPassword(newPassword, t.PasswordMinLength, t.Name, a.Email); err != nil {
 		return err
 	}
 	if err := s.checkCurrentPassword(ctx, t, a, hash, current, "password.change"); err != nil {

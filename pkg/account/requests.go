@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"portail/pkg/audit"
+	"portail/pkg/auth"
 	"portail/pkg/db"
 	"portail/pkg/mail"
 	"portail/pkg/tenant"
@@ -81,13 +82,13 @@ func (s *Service) RequestReset(ctx context.Context, t *tenant.Tenant, email, ip 
 	lim := s.limits()
 	now := s.now()
 	return db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		okEmail, err := allow(ctx, tx, now, t.ID, "reset", email, lim.ResetPerHour, time.Hour)
+		okEmail, err := auth.Allow(ctx, tx, now, t.ID, "reset", email, lim.ResetPerHour, time.Hour)
 		if err != nil {
 			return err
 		}
 		okIP := true
 		if ip != "" {
-			if okIP, err = allow(ctx, tx, now, t.ID, "reset_ip", ipKey(ip), lim.ResetPerHourPerIP, time.Hour); err != nil {
+			if okIP, err = auth.Allow(ctx, tx, now, t.ID, "reset_ip", auth.IPKey(ip), lim.ResetPerHourPerIP, time.Hour); err != nil {
 				return err
 			}
 		}
@@ -120,7 +121,7 @@ func (s *Service) RequestActivation(ctx context.Context, t *tenant.Tenant, email
 	now := s.now()
 	var outcome ActivationOutcome
 	err := db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		ok, err := allow(ctx, tx, now, t.ID, "activation", email, lim.ActivationPerHour, time.Hour)
+		ok, err := auth.Allow(ctx, tx, now, t.ID, "activation", email, lim.ActivationPerHour, time.Hour)
 		if err != nil || !ok {
 			return err
 		}

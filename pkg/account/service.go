@@ -2,7 +2,6 @@ package account
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"portail/pkg/audit"
+	"portail/pkg/auth"
 	"portail/pkg/mail"
 	"portail/pkg/tenant"
 )
@@ -27,20 +27,20 @@ var (
 	ErrInvalidEmail       = errors.New("account: invalid email address")
 	ErrTooManyRequests    = errors.New("account: too many requests")
 	ErrPaperlessDisabled  = errors.New("account: paperless is disabled for this commune")
-	ErrSessionNotFound    = errors.New("account: session not found or expired")
-	ErrRememberInvalid    = errors.New("account: remember-me cookie invalid or expired")
-	ErrRememberReplayed   = errors.New("account: remember-me validator replayed; all remember-me tokens revoked")
 	ErrAccountInactive    = errors.New("account: account not active")
+
+	// The shared authentication errors, under the names residents' code
+	// has always matched.
+	ErrSessionNotFound  = auth.ErrSessionNotFound
+	ErrRememberInvalid  = auth.ErrRememberInvalid
+	ErrRememberReplayed = auth.ErrRememberReplayed
 )
 
 // ThrottledError refuses a login attempt for RetryAfter.
-type ThrottledError struct {
-	RetryAfter time.Duration
-}
+type ThrottledError = auth.ThrottledError
 
-func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("account: too many login failures, retry after %s", e.RetryAfter.Round(time.Second))
-}
+// PolicyError is a refused password; Message is French, fit to show.
+type PolicyError = auth.PolicyError
 
 // InputError is a refused input (contact form, import file); Message is
 // French, fit to show next to Field.
@@ -126,7 +126,7 @@ func (l Limits) withDefaults() Limits {
 // tenant resolved from the request host, never a tenant id from input.
 type Service struct {
 	DB     *sqlx.DB
-	Hasher *Hasher
+	Hasher *auth.Hasher
 	Outbox *mail.Outbox
 	// Jobs enqueues the address requests (AddressRequestArgs) that
 	// AddressRequestWorker works.
@@ -149,6 +149,25 @@ func (s *Service) now() time.Time {
 }
 
 func (s *Service) limits() Limits { return s.Limits.withDefaults() }
+
+// residentThrottle is where residents count their login failures.
+var residentThrottle = auth.ThrottleKinds{Principal: "account", IP: "ip"}
+
+func (s *Service) throttle() *auth.Throttle {
+	return &auth.Throttle{DB: s.DB, Kinds: residentThrottle, Now: s.Now}
+}
+
+// Allow is a fixed-window rate limiter shared by all instances (see
+// auth.Allow).
+func (s *Service) Allow(ctx context.Context, tenantID int64, bucket, key string, limit int, window time.Duration) (bool, error) {
+	return auth.Allow(ctx, s.DB, s.now(), tenantID, bucket, key, limit, window)
+}
+
+// LoginDelay is how long attempts for this email from this IP must wait
+// (0: allowed now).
+func (s *Service) LoginDelay(ctx context.Context, tenantID int64, email, ip string) (time.Duration, error) {
+	return s.throttle().Delay(ctx, tenantID, NormalizeEmail(email), ip)
+}
 
 func (s *Service) link(t *tenant.Tenant, path string) (string, error) {
 	if s.Links == nil {
@@ -227,11 +246,6 @@ func accountObject(id int64) audit.Object {
 		return audit.Object{}
 	}
 	return audit.Of(audit.ObjectAccount, id)
-}
-
-func sha(s string) []byte {
-	h := sha256.Sum256([]byte(s))
-	return h[:]
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -18,6 +18,7 @@ import (
 
 	"portail/pkg/account"
 	"portail/pkg/apikey"
+	"portail/pkg/auth"
 	"portail/pkg/blob"
 	"portail/pkg/config"
 	"portail/pkg/imports"
@@ -96,7 +97,7 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 
 	a.Accounts = &account.Service{
 		DB:     d,
-		Hasher: account.NewHasher(cmp.Or(cfg.Security.Argon2MaxConcurrent, runtime.GOMAXPROCS(0))),
+		Hasher: auth.NewHasher(cmp.Or(cfg.Security.Argon2MaxConcurrent, runtime.GOMAXPROCS(0))),
 		Outbox: outbox,
 		Jobs:   a.Jobs,
 		Links:  links,

@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"portail/pkg/account"
+	"portail/pkg/auth"
 	"portail/pkg/pgcluster"
 )
 
@@ -194,7 +194,7 @@ func fileExists(p string) bool {
 // argon2Ceiling is how many password verifications per second the machine
 // does with the server's concurrency bound: the ceiling of logins.
 func (r *run) argon2Ceiling(ctx context.Context, hash string, bound int, d time.Duration) ceiling {
-	h := account.NewHasher(bound)
+	h := auth.NewHasher(bound)
 	var n atomic.Int64
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
