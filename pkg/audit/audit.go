@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"portail/pkg/db"
 )
 
 // Actor kinds.
@@ -158,12 +160,6 @@ type Filter struct {
 	From, To time.Time
 }
 
-// Page sizes of Search.
-const (
-	DefaultPerPage = 50
-	MaxPerPage     = 200
-)
-
 // searchWhere is the filter of Search and Count, in static SQL: a filter
 // left empty is a constant true once PostgreSQL plans the query with its
 // values, so each search uses the index that fits what it filters.
@@ -184,24 +180,20 @@ func nullTime(t time.Time) sql.NullTime {
 	return sql.NullTime{Time: t, Valid: !t.IsZero()}
 }
 
-// Search returns one page (1-based) of tenantID's entries matching f, most
-// recent first, and how many match in all. A page past the last one is
-// empty.
+// Search returns one page (1-based, perPage entries: see db.PageWindow) of
+// tenantID's entries matching f, most recent first, and how many match in
+// all. A page past the last one is empty.
 func Search(ctx context.Context, q sqlx.QueryerContext, tenantID int64, f Filter, page, perPage int) ([]Entry, int, error) {
-	if perPage <= 0 {
-		perPage = DefaultPerPage
-	}
-	perPage = min(perPage, MaxPerPage)
-	page = max(page, 1)
 	var total int
 	if err := sqlx.GetContext(ctx, q, &total, `SELECT count(*) FROM audit_log WHERE `+searchWhere, f.args(tenantID)...); err != nil {
 		return nil, 0, fmt.Errorf("audit: search: %w", err)
 	}
 	entries := []Entry{}
-	if int64(page-1)*int64(perPage) >= int64(total) {
+	limit, offset, ok := db.PageWindow(page, perPage, total)
+	if !ok {
 		return entries, total, nil
 	}
-	args := append(f.args(tenantID), perPage, int64(page-1)*int64(perPage))
+	args := append(f.args(tenantID), limit, offset)
 	err := sqlx.SelectContext(ctx, q, &entries, `SELECT tenant_id, id, at, actor_kind, coalesce(actor_id, 0) AS actor_id,
 		coalesce(host(ip), '') AS ip, action, object_type, object_id, details
 		FROM audit_log WHERE `+searchWhere+`
