@@ -208,6 +208,20 @@ func (t *Throttle) Succeeded(ctx context.Context, x sqlx.ExecerContext, tenantID
 	return nil
 }
 
+// Release takes back one attempt counted by Reserve, for the principal
+// and the IP, through x, without clearing the counters: a right password
+// whose second factor is still due is no failure, but must not wipe the
+// failures of second-factor guesses either.
+func (t *Throttle) Release(ctx context.Context, x sqlx.ExecerContext, tenantID int64, principalKey, ip string) error {
+	for _, k := range t.keys(principalKey, ip) {
+		if _, err := x.ExecContext(ctx, `UPDATE login_throttle SET failures = greatest(failures - 1, 0)
+			WHERE tenant_id = $1 AND kind = $2 AND key = $3`, tenantID, k.kind, k.key); err != nil {
+			return fmt.Errorf("auth: throttle: %w", err)
+		}
+	}
+	return nil
+}
+
 // Clear forgets the principal's failures (a password set through a reset
 // link), through x.
 func (t *Throttle) Clear(ctx context.Context, x sqlx.ExecerContext, tenantID int64, principalKey string) error {
