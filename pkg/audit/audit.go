@@ -158,7 +158,22 @@ type Filter struct {
 	Action string
 	// From and To bound the time of the entries: From <= at < To.
 	From, To time.Time
+	// Sort is one of Sorts ("" is DefaultSort).
+	Sort string
 }
+
+// DefaultSort lists the most recent entries first.
+const DefaultSort = "-at"
+
+var sorts = map[string]string{
+	"-at":     "at DESC, id DESC",
+	"at":      "at, id",
+	"-action": "action DESC, at DESC, id DESC",
+	"action":  "action, at DESC, id DESC",
+}
+
+// Sorts lists the keys Filter.Sort accepts ("-" first: descending).
+func Sorts() []string { return []string{"at", "action"} }
 
 // searchWhere is the filter of Search and Count, in static SQL: a filter
 // left empty is a constant true once PostgreSQL plans the query with its
@@ -181,9 +196,17 @@ func nullTime(t time.Time) sql.NullTime {
 }
 
 // Search returns one page (1-based, perPage entries: see db.PageWindow) of
-// tenantID's entries matching f, most recent first, and how many match in
-// all. A page past the last one is empty.
+// tenantID's entries matching f, in f's order (most recent first by
+// default), and how many match in all. A page past the last one is empty.
 func Search(ctx context.Context, q sqlx.QueryerContext, tenantID int64, f Filter, page, perPage int) ([]Entry, int, error) {
+	sort := f.Sort
+	if sort == "" {
+		sort = DefaultSort
+	}
+	order, ok := sorts[sort]
+	if !ok {
+		return nil, 0, fmt.Errorf("audit: unknown sort %q", f.Sort)
+	}
 	var total int
 	if err := sqlx.GetContext(ctx, q, &total, `SELECT count(*) FROM audit_log WHERE `+searchWhere, f.args(tenantID)...); err != nil {
 		return nil, 0, fmt.Errorf("audit: search: %w", err)
@@ -197,7 +220,7 @@ func Search(ctx context.Context, q sqlx.QueryerContext, tenantID int64, f Filter
 	err := sqlx.SelectContext(ctx, q, &entries, `SELECT tenant_id, id, at, actor_kind, coalesce(actor_id, 0) AS actor_id,
 		coalesce(host(ip), '') AS ip, action, object_type, object_id, details
 		FROM audit_log WHERE `+searchWhere+`
-		ORDER BY at DESC, id DESC LIMIT $9 OFFSET $10`, args...)
+		ORDER BY `+order+` LIMIT $9 OFFSET $10`, args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit: search: %w", err)
 	}
