@@ -69,11 +69,17 @@ type Session struct {
 }
 
 // Stage tells what the session may do now.
-func (s *Session) Stage() Stage {
+func (s *Session) Stage() Stage { return s.Member.stage(s.SecondFactorAt != nil) }
+
+// StageAfterLogin is the stage of a session the member opens now, having
+// given their second factor or not.
+func (m *Member) StageAfterLogin(secondFactor bool) Stage { return m.stage(secondFactor) }
+
+func (m *Member) stage(secondFactor bool) Stage {
 	switch {
-	case s.TOTPEnrolled && s.SecondFactorAt == nil:
+	case m.TOTPEnrolled && !secondFactor:
 		return StageSecondFactor
-	case s.Role == RoleAdmin && !s.TOTPEnrolled:
+	case m.Role == RoleAdmin && !m.TOTPEnrolled:
 		return StageEnrol
 	}
 	return StageReady

@@ -226,10 +226,5 @@ func (s *Server) startStaffSession(c *gin.Context, m *staff.Member, secondFactor
 		return
 	}
 	s.setStaffCookie(c, raw)
-	sess := &staff.Session{Member: *m}
-	if secondFactor {
-		now := sess.LastSeenAt
-		sess.SecondFactorAt = &now
-	}
-	c.Redirect(http.StatusSeeOther, stagePath(sess.Stage()))
+	c.Redirect(http.StatusSeeOther, stagePath(m.StageAfterLogin(secondFactor)))
 }
