@@ -7,3 +7,13 @@ import _ "embed"
 //
 //go:embed portail.yaml
 var Defaults []byte
+
+// RBACModel is the Casbin model of the staff's permissions.
+//
+//go:embed rbac_model.conf
+var RBACModel string
+
+// RBACPolicy is what each staff role may do (Casbin policy lines).
+//
+//go:embed rbac_policy.csv
+var RBACPolicy string

@@ -6,5 +6,5 @@ import "embed"
 
 // FS holds every template and static file.
 //
-//go:embed layouts resident errors email static
+//go:embed layouts resident admin errors email static
 var FS embed.FS

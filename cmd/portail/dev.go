@@ -75,6 +75,9 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := demo.Load(ctx, a, cfg.Tenants.Dir, log); err != nil {
 		return err
 	}
+	if err := demo.LoadStaff(ctx, a, log); err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
@@ -87,7 +90,19 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	fmt.Fprintf(os.Stdout, "  S3 server              %s (bucket %s)\n", env.S3.URL, cfg.S3.Bucket)
 	fmt.Fprintf(os.Stdout, "  PayFiP simulator       %s/\n", env.PayFiP.URL)
 	fmt.Fprintf(os.Stdout, "  PostgreSQL             %s\n", cfg.Database.URL)
-	fmt.Fprintf(os.Stdout, "  demo account           demo@demo.fr: click \"J'active mon compte\", the email arrives in the catcher\n\n")
+	fmt.Fprintf(os.Stdout, "  demo account           demo@demo.fr: click \"J'active mon compte\", the email arrives in the catcher\n")
+	fmt.Fprintf(os.Stdout, "  staff back office      password %s for each (created only into an empty database):\n", demo.StaffPassword)
+	for _, f := range files {
+		fmt.Fprintf(os.Stdout, "    %s/admin\n", cfg.HTTP.PublicBaseURL(f.Hosts.Primary))
+		for _, m := range demo.StaffOf(f.Slug) {
+			note := ""
+			if m.Role == "admin" {
+				note = " (enrols a TOTP second factor at first login)"
+			}
+			fmt.Fprintf(os.Stdout, "      %-28s %s%s\n", m.Email, m.Role, note)
+		}
+	}
+	fmt.Fprintln(os.Stdout)
 	return a.Run(ctx, l)
 }
 

@@ -6,6 +6,7 @@
 //	portail tenants check [dir]  validate tenants/<slug>/tenant.yaml files
 //	portail tenants apply [dir]  create or update the communes they describe
 //	portail import payers|invoices --tenant SLUG FILE [ZIP]
+//	portail staff invite|list|disable --tenant SLUG …
 //	portail bench [flags]        measure the non-functional targets (make bench)
 //
 // Global flag: --config FILE (optional; PORTAIL_* variables override it).
@@ -42,6 +43,9 @@ Commands:
                         load invoices (and their PDFs, named NUMBER.pdf)
   apikey create|list|revoke --tenant SLUG [--name NAME] [--prefix P]
                         API keys of billing software (/api/v1)
+  staff invite --tenant SLUG --email EMAIL --role admin|agent|viewer [--name NAME]
+  staff list|disable --tenant SLUG [--email EMAIL]
+                        the commune's staff (back office /admin)
   bench [--invoices N] [--large N] [--duration D] [--stateless=false] …
                         build, seed a private database, load the server, print
                         the table of DESIGN.md's targets (make bench; -h for flags)
@@ -96,6 +100,8 @@ func runContext(ctx context.Context, args []string) error {
 		return runImport(ctx, cfg, log, args[1:], os.Stdout, os.Stderr)
 	case "apikey":
 		return runAPIKey(ctx, cfg, log, args[1:])
+	case "staff":
+		return runStaff(ctx, cfg, log, args[1:], os.Stdout)
 	case "bench":
 		return runBench(ctx, cfg, log, args[1:])
 	case "help", "-h", "--help":

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"portail/pkg/account"
+	"portail/pkg/auth"
 	"portail/pkg/dbtest"
 	"portail/pkg/devenv"
 )
@@ -140,7 +140,7 @@ func TestProductionBinaryFromEmptyDirectory(t *testing.T) {
 
 	// A resident with a refused attempt (retry time shown in Paris) and a
 	// payment made at 00:30 in Paris (22:30 UTC the day before).
-	hash, err := account.NewHasher(1).Hash(context.Background(), "correct horse battery")
+	hash, err := auth.NewHasher(1).Hash(context.Background(), "correct horse battery")
 	if err != nil {
 		t.Fatal(err)
 	}

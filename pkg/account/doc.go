@@ -1,8 +1,9 @@
-// Package account holds the residents' accounts of a commune: passwords
-// (argon2id, policy), one-time tokens (activation, reset, email change),
-// server-side sessions, remember-me cookies, login throttling, the
-// self-service operations of "Mes informations" and "Contact", the audit log
-// of authentication events, and the payers import from the billing software.
+// Package account is the residents' domain: their accounts of a commune,
+// activation, password reset and change, email change, the self-service
+// operations of "Mes informations" and "Contact", new-invoice alerts, and
+// the requests by address. It is built on pkg/auth (password hashing and
+// policy, one-time token secrets, sessions, remember-me, throttling), which
+// staff share, and records its events in the audit trail (pkg/audit).
 //
 // Every operation is scoped by the tenant resolved from the request host:
 // functions take a *tenant.Tenant (or its id) and every query filters on

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"portail/pkg/audit"
+	"portail/pkg/auth"
 	"portail/pkg/db"
 	"portail/pkg/mail"
 	"portail/pkg/tenant"
@@ -65,7 +67,7 @@ func (s *Service) SetPasswordWithToken(ctx context.Context, t *tenant.Tenant, ra
 	if err != nil {
 		return err
 	}
-	if err := CheckPassword(newPassword, t.PasswordMinLength, t.Name, acc.Email); err != nil {
+	if err := auth.CheckPassword(newPassword, t.PasswordMinLength, t.Name, acc.Email); err != nil {
 		return err
 	}
 	hash, err := s.Hasher.Hash(ctx, newPassword)
@@ -97,7 +99,7 @@ func (s *Service) SetPasswordWithToken(ctx context.Context, t *tenant.Tenant, ra
 		if p == PurposeActivation {
 			action = "account.activated"
 		}
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID, Action: action})
+		return audit.Record(asResident(ctx, a.ID), tx, t.ID, action, accountObject(a.ID), nil)
 	})
 }
 
@@ -107,13 +109,13 @@ func (s *Service) afterPasswordChange(ctx context.Context, tx *sqlx.Tx, tenantID
 	if err := invalidateTokens(ctx, tx, tenantID, a.ID, now, PurposeActivation, PurposeReset, PurposeEmailChange); err != nil {
 		return err
 	}
-	if err := deleteSessions(ctx, tx, tenantID, a.ID, keepSessionID); err != nil {
+	if _, err := deleteSessions(ctx, tx, tenantID, a.ID, keepSessionID); err != nil {
 		return err
 	}
-	if err := revokeRemember(ctx, tx, tenantID, a.ID); err != nil {
+	if err := s.remember().RevokeAll(ctx, tx, tenantID, a.ID); err != nil {
 		return err
 	}
-	return clearAccountThrottle(ctx, tx, tenantID, a.Email)
+	return s.throttle().Clear(ctx, tx, tenantID, a.Email)
 }
 
 // Authenticate checks an email and password. Unknown email, wrong
@@ -121,7 +123,7 @@ func (s *Service) afterPasswordChange(ctx context.Context, tx *sqlx.Tx, tenantID
 // after one argon2 computation; too many failures give *ThrottledError.
 func (s *Service) Authenticate(ctx context.Context, t *tenant.Tenant, email, password, ip string) (*Account, error) {
 	email = NormalizeEmail(email)
-	wait, err := s.reserveLoginAttempt(ctx, t.ID, email, ip)
+	wait, err := s.throttle().Reserve(ctx, t.ID, email, ip)
 	if err != nil {
 		return nil, err
 	}
@@ -148,8 +150,8 @@ func (s *Service) Authenticate(ctx context.Context, t *tenant.Tenant, email, pas
 	}
 	if !ok || row.Status != StatusActive {
 		// The attempt was already counted as a failure by the reservation.
-		if err := Audit(ctx, s.DB, AuditEntry{TenantID: t.ID, ActorKind: ActorAnonymous, ActorID: row.ID,
-			Action: "login.failed", IP: ip, Details: map[string]any{"email": email}}); err != nil {
+		if err := audit.Record(asAnonymous(ctx, ip), s.DB, t.ID, "login.failed", accountObject(row.ID),
+			map[string]any{"email": email}); err != nil {
 			return nil, err
 		}
 		return nil, ErrInvalidCredentials
@@ -160,7 +162,7 @@ func (s *Service) Authenticate(ctx context.Context, t *tenant.Tenant, email, pas
 		newHash, _ = s.Hasher.Hash(ctx, password)
 	}
 	err = db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		if err := loginSucceeded(ctx, tx, t.ID, email, ip); err != nil {
+		if err := s.throttle().Succeeded(ctx, tx, t.ID, email, ip); err != nil {
 			return err
 		}
 		if newHash != "" {
@@ -170,7 +172,7 @@ func (s *Service) Authenticate(ctx context.Context, t *tenant.Tenant, email, pas
 				return fmt.Errorf("account: rehash: %w", err)
 			}
 		}
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: row.ID, Action: "login.ok", IP: ip})
+		return audit.Record(asResident(asAnonymous(ctx, ip), row.ID), tx, t.ID, "login.ok", accountObject(row.ID), nil)
 	})
 	if err != nil {
 		return nil, err
@@ -202,7 +204,7 @@ func (s *Service) loadWithHash(ctx context.Context, tenantID, accountID int64) (
 // like a login on the account's email (a stolen session must not become a
 // password oracle).
 func (s *Service) checkCurrentPassword(ctx context.Context, t *tenant.Tenant, a *Account, hash, current, action string) error {
-	wait, err := s.reserveLoginAttempt(ctx, t.ID, a.Email, "")
+	wait, err := s.throttle().Reserve(ctx, t.ID, a.Email, "")
 	if err != nil {
 		return err
 	}
@@ -214,12 +216,12 @@ func (s *Service) checkCurrentPassword(ctx context.Context, t *tenant.Tenant, a 
 		return err
 	}
 	if !ok {
-		if err := Audit(ctx, s.DB, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID, Action: action + ".wrong_password"}); err != nil {
+		if err := audit.Record(asResident(ctx, a.ID), s.DB, t.ID, action+".wrong_password", accountObject(a.ID), nil); err != nil {
 			return err
 		}
 		return ErrWrongPassword
 	}
-	return clearAccountThrottle(ctx, s.DB, t.ID, a.Email)
+	return s.throttle().Clear(ctx, s.DB, t.ID, a.Email)
 }
 
 // ChangePassword replaces a logged-in resident's password ("Changer le mot
@@ -231,7 +233,7 @@ func (s *Service) ChangePassword(ctx context.Context, t *tenant.Tenant, accountI
 	if err != nil {
 		return err
 	}
-	if err := CheckPassword(newPassword, t.PasswordMinLength, t.Name, a.Email); err != nil {
+	if err := auth.CheckPassword(newPassword, t.PasswordMinLength, t.Name, a.Email); err != nil {
 		return err
 	}
 	if err := s.checkCurrentPassword(ctx, t, a, hash, current, "password.change"); err != nil {
@@ -254,7 +256,7 @@ func (s *Service) ChangePassword(ctx context.Context, t *tenant.Tenant, accountI
 		if err := s.afterPasswordChange(ctx, tx, t.ID, a, keepSessionID, now); err != nil {
 			return err
 		}
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID, Action: "password.changed"})
+		return audit.Record(asResident(ctx, a.ID), tx, t.ID, "password.changed", accountObject(a.ID), nil)
 	})
 }
 
@@ -315,8 +317,8 @@ func (s *Service) RequestEmailChange(ctx context.Context, t *tenant.Tenant, acco
 		}); err != nil {
 			return fmt.Errorf("account: email change: %w", err)
 		}
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID,
-			Action: "email_change.requested", Details: map[string]any{"new_email": newEmail}})
+		return audit.Record(asResident(ctx, a.ID), tx, t.ID, "email_change.requested", accountObject(a.ID),
+			map[string]any{"new_email": newEmail})
 	})
 }
 
@@ -344,8 +346,8 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, t *tenant.Tenant, rawT
 		if err := invalidateTokens(ctx, tx, t.ID, a.ID, now, PurposeEmailChange); err != nil {
 			return err
 		}
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID,
-			Action: "email.changed", Details: map[string]any{"old_email": a.Email, "new_email": tok.NewEmail}})
+		return audit.Record(asResident(ctx, a.ID), tx, t.ID, "email.changed", accountObject(a.ID),
+			map[string]any{"old_email": a.Email, "new_email": tok.NewEmail})
 	})
 	return err
 }

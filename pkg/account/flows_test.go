@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"portail/pkg/auth"
 )
 
 func TestRequestActivationOutcomes(t *testing.T) {
@@ -107,10 +109,10 @@ func TestActivationSetsPasswordOnce(t *testing.T) {
 	}
 	// A refused password leaves the token usable.
 	var pe *PolicyError
-	if err := e.svc.SetPasswordWithToken(e.ctx, e.a, tok, PurposeActivation, "dupont-2026-xyz"); !errors.As(err, &pe) || pe.Reason != PolicyContext {
+	if err := e.svc.SetPasswordWithToken(e.ctx, e.a, tok, PurposeActivation, "dupont-2026-xyz"); !errors.As(err, &pe) || pe.Reason != auth.PolicyContext {
 		t.Fatalf("context password: %v", err)
 	}
-	if err := e.svc.SetPasswordWithToken(e.ctx, e.a, tok, PurposeActivation, "1234567"); !errors.As(err, &pe) || pe.Reason != PolicyTooShort {
+	if err := e.svc.SetPasswordWithToken(e.ctx, e.a, tok, PurposeActivation, "1234567"); !errors.As(err, &pe) || pe.Reason != auth.PolicyTooShort {
 		t.Fatalf("short password: %v", err)
 	}
 	if err := e.svc.SetPasswordWithToken(e.ctx, e.a, tok, PurposeActivation, goodPassword); err != nil {
@@ -325,7 +327,7 @@ func TestLoginWritesAlikeForUnknownAndWrongPassword(t *testing.T) {
 func TestAuthenticateRehashes(t *testing.T) {
 	e := newEnv(t)
 	acc := e.newAccount(e.a, "R1", "Test", "demo@demo.fr", StatusActive, goodPassword) // cheap params
-	e.svc.Hasher = NewHasher(2)                                                        // parameters changed
+	e.svc.Hasher = auth.NewHasher(2)                                                   // parameters changed
 	if _, err := e.svc.Authenticate(e.ctx, e.a, "demo@demo.fr", goodPassword, ""); err != nil {
 		t.Fatal(err)
 	}

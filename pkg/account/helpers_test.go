@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
+	"portail/pkg/auth"
 	"portail/pkg/dbtest"
 	"portail/pkg/jobs"
 	"portail/pkg/mail"
@@ -44,8 +45,8 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 // cheapParams keep tests fast; tests about cost use DefaultHashParams.
-func cheapParams() HashParams {
-	return HashParams{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+func cheapParams() auth.HashParams {
+	return auth.HashParams{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 }
 
 type env struct {
@@ -70,7 +71,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, ctx: context.Background(), db: d, clock: c}
 	e.svc = &Service{
 		DB:     d,
-		Hasher: NewHasherWithParams(4, cheapParams()),
+		Hasher: auth.NewHasherWithParams(4, cheapParams()),
 		Outbox: mail.NewOutbox(client),
 		Jobs:   client,
 		Links: func(t *tenant.Tenant, path string) string {

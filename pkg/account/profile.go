@@ -9,6 +9,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"portail/pkg/audit"
+	"portail/pkg/auth"
 	"portail/pkg/db"
 	"portail/pkg/mail"
 	"portail/pkg/tenant"
@@ -51,7 +53,7 @@ func (s *Service) SetPaperless(ctx context.Context, t *tenant.Tenant, accountID 
 		if on {
 			action = "paperless.on"
 		}
-		return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorResident, ActorID: a.ID, Action: action})
+		return audit.Record(asResident(ctx, a.ID), tx, t.ID, action, accountObject(a.ID), nil)
 	})
 }
 
@@ -166,18 +168,11 @@ func (s *Service) ListMessages(ctx context.Context, tenantID, accountID int64) (
 // of every tenant (run it periodically, e.g. as a River periodic job).
 func (s *Service) Purge(ctx context.Context) error {
 	now := s.now()
-	for _, q := range []struct {
-		sql string
-		at  time.Time
-	}{
-		{`DELETE FROM account_tokens WHERE expires_at < $1`, now.Add(-7 * 24 * time.Hour)},
-		{`DELETE FROM remember_tokens WHERE expires_at < $1`, now},
-		{`DELETE FROM login_throttle WHERE window_end < $1`, now},
-		{`DELETE FROM rate_limits WHERE window_end < $1`, now},
-	} {
-		if _, err := s.DB.ExecContext(ctx, q.sql, q.at); err != nil {
-			return fmt.Errorf("account: purge: %w", err)
-		}
+	if _, err := s.DB.ExecContext(ctx, `DELETE FROM account_tokens WHERE expires_at < $1`, now.Add(-7*24*time.Hour)); err != nil {
+		return fmt.Errorf("account: purge: %w", err)
 	}
-	return nil
+	if err := s.remember().Purge(ctx); err != nil {
+		return err
+	}
+	return auth.PurgeThrottling(ctx, s.DB, now)
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/rivertype"
 
+	"portail/pkg/audit"
+	"portail/pkg/auth"
 	"portail/pkg/db"
 	"portail/pkg/mail"
 	"portail/pkg/tenant"
@@ -80,13 +82,13 @@ func (s *Service) RequestReset(ctx context.Context, t *tenant.Tenant, email, ip 
 	lim := s.limits()
 	now := s.now()
 	return db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		okEmail, err := allow(ctx, tx, now, t.ID, "reset", email, lim.ResetPerHour, time.Hour)
+		okEmail, err := auth.Allow(ctx, tx, now, t.ID, "reset", email, lim.ResetPerHour, time.Hour)
 		if err != nil {
 			return err
 		}
 		okIP := true
 		if ip != "" {
-			if okIP, err = allow(ctx, tx, now, t.ID, "reset_ip", ipKey(ip), lim.ResetPerHourPerIP, time.Hour); err != nil {
+			if okIP, err = auth.Allow(ctx, tx, now, t.ID, "reset_ip", auth.IPKey(ip), lim.ResetPerHourPerIP, time.Hour); err != nil {
 				return err
 			}
 		}
@@ -119,7 +121,7 @@ func (s *Service) RequestActivation(ctx context.Context, t *tenant.Tenant, email
 	now := s.now()
 	var outcome ActivationOutcome
 	err := db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		ok, err := allow(ctx, tx, now, t.ID, "activation", email, lim.ActivationPerHour, time.Hour)
+		ok, err := auth.Allow(ctx, tx, now, t.ID, "activation", email, lim.ActivationPerHour, time.Hour)
 		if err != nil || !ok {
 			return err
 		}
@@ -173,7 +175,7 @@ func (s *Service) issueActivation(ctx context.Context, tx *sqlx.Tx, t *tenant.Te
 	}); err != nil {
 		return 0, fmt.Errorf("account: activation email: %w", err)
 	}
-	if err := Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorAnonymous, ActorID: a.ID, Action: "activation.requested"}); err != nil {
+	if err := audit.Record(asAnonymous(ctx, ""), tx, t.ID, "activation.requested", accountObject(a.ID), nil); err != nil {
 		return 0, err
 	}
 	return ActivationSent, nil
@@ -207,8 +209,7 @@ func (s *Service) issueReset(ctx context.Context, tx *sqlx.Tx, t *tenant.Tenant,
 	}); err != nil {
 		return fmt.Errorf("account: reset email: %w", err)
 	}
-	return Audit(ctx, tx, AuditEntry{TenantID: t.ID, ActorKind: ActorAnonymous, ActorID: a.ID,
-		Action: "password.reset_requested", IP: ip})
+	return audit.Record(asAnonymous(ctx, ip), tx, t.ID, "password.reset_requested", accountObject(a.ID), nil)
 }
 
 // handleAddressRequest does what a request asked, in one transaction with

@@ -2,17 +2,16 @@ package account
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
+	"portail/pkg/audit"
+	"portail/pkg/auth"
 	"portail/pkg/mail"
 	"portail/pkg/tenant"
 )
@@ -28,20 +27,20 @@ var (
 	ErrInvalidEmail       = errors.New("account: invalid email address")
 	ErrTooManyRequests    = errors.New("account: too many requests")
 	ErrPaperlessDisabled  = errors.New("account: paperless is disabled for this commune")
-	ErrSessionNotFound    = errors.New("account: session not found or expired")
-	ErrRememberInvalid    = errors.New("account: remember-me cookie invalid or expired")
-	ErrRememberReplayed   = errors.New("account: remember-me validator replayed; all remember-me tokens revoked")
 	ErrAccountInactive    = errors.New("account: account not active")
+
+	// The shared authentication errors, under the names residents' code
+	// has always matched.
+	ErrSessionNotFound  = auth.ErrSessionNotFound
+	ErrRememberInvalid  = auth.ErrRememberInvalid
+	ErrRememberReplayed = auth.ErrRememberReplayed
 )
 
 // ThrottledError refuses a login attempt for RetryAfter.
-type ThrottledError struct {
-	RetryAfter time.Duration
-}
+type ThrottledError = auth.ThrottledError
 
-func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("account: too many login failures, retry after %s", e.RetryAfter.Round(time.Second))
-}
+// PolicyError is a refused password; Message is French, fit to show.
+type PolicyError = auth.PolicyError
 
 // InputError is a refused input (contact form, import file); Message is
 // French, fit to show next to Field.
@@ -127,7 +126,7 @@ func (l Limits) withDefaults() Limits {
 // tenant resolved from the request host, never a tenant id from input.
 type Service struct {
 	DB     *sqlx.DB
-	Hasher *Hasher
+	Hasher *auth.Hasher
 	Outbox *mail.Outbox
 	// Jobs enqueues the address requests (AddressRequestArgs) that
 	// AddressRequestWorker works.
@@ -150,6 +149,25 @@ func (s *Service) now() time.Time {
 }
 
 func (s *Service) limits() Limits { return s.Limits.withDefaults() }
+
+// residentThrottle is where residents count their login failures.
+var residentThrottle = auth.ThrottleKinds{Principal: "account", IP: "ip"}
+
+func (s *Service) throttle() *auth.Throttle {
+	return &auth.Throttle{DB: s.DB, Kinds: residentThrottle, Now: s.Now}
+}
+
+// Allow is a fixed-window rate limiter shared by all instances (see
+// auth.Allow).
+func (s *Service) Allow(ctx context.Context, tenantID int64, bucket, key string, limit int, window time.Duration) (bool, error) {
+	return auth.Allow(ctx, s.DB, s.now(), tenantID, bucket, key, limit, window)
+}
+
+// LoginDelay is how long attempts for this email from this IP must wait
+// (0: allowed now).
+func (s *Service) LoginDelay(ctx context.Context, tenantID int64, email, ip string) (time.Duration, error) {
+	return s.throttle().Delay(ctx, tenantID, NormalizeEmail(email), ip)
+}
 
 func (s *Service) link(t *tenant.Tenant, path string) (string, error) {
 	if s.Links == nil {
@@ -208,58 +226,26 @@ func getAccountForUpdate(ctx context.Context, tx *sqlx.Tx, tenantID, accountID i
 	return &row.Account, row.PasswordHash, nil
 }
 
-// Audit actor kinds.
-const (
-	ActorAnonymous = "anonymous"
-	ActorResident  = "resident"
-	ActorStaff     = "staff"
-	ActorOperator  = "operator"
-	ActorSystem    = "system"
-)
-
-// AuditEntry is one row of audit_log. Never put passwords or tokens in
-// Details.
-type AuditEntry struct {
-	TenantID  int64
-	ActorKind string // Actor* constants
-	ActorID   int64  // 0: none
-	Action    string // e.g. "login.ok"
-	IP        string // client IP, may be empty
-	Details   map[string]any
+// asResident is ctx with the account as the actor (keeping the client IP):
+// the resident's own operations are recorded as theirs whoever set ctx.
+func asResident(ctx context.Context, accountID int64) context.Context {
+	return audit.As(ctx, audit.KindResident, accountID)
 }
 
-// Audit appends e to audit_log, in the caller's transaction (or on a DB).
-func Audit(ctx context.Context, x sqlx.ExecerContext, e AuditEntry) error {
-	if e.ActorKind == "" {
-		e.ActorKind = ActorSystem
+// asAnonymous is ctx with an anonymous actor at ip (the IP of ctx when ip
+// is empty): requests by address and failed logins.
+func asAnonymous(ctx context.Context, ip string) context.Context {
+	if ip == "" {
+		ip = audit.ActorFrom(ctx).IP
 	}
-	details := []byte("{}")
-	if len(e.Details) > 0 {
-		b, err := json.Marshal(e.Details)
-		if err != nil {
-			return fmt.Errorf("account: audit details: %w", err)
-		}
-		details = b
-	}
-	var actor sql.NullInt64
-	if e.ActorID != 0 {
-		actor = sql.NullInt64{Int64: e.ActorID, Valid: true}
-	}
-	var ip sql.NullString
-	if a, err := netip.ParseAddr(e.IP); err == nil {
-		ip = sql.NullString{String: a.Unmap().String(), Valid: true}
-	}
-	_, err := x.ExecContext(ctx, `INSERT INTO audit_log (tenant_id, actor_kind, actor_id, action, ip, details)
-		VALUES ($1, $2, $3, $4, $5::inet, $6::jsonb)`, e.TenantID, e.ActorKind, actor, e.Action, ip, string(details))
-	if err != nil {
-		return fmt.Errorf("account: audit: %w", err)
-	}
-	return nil
+	return audit.WithActor(ctx, audit.Actor{Kind: audit.KindAnonymous, IP: ip})
 }
 
-func sha(s string) []byte {
-	h := sha256.Sum256([]byte(s))
-	return h[:]
+func accountObject(id int64) audit.Object {
+	if id == 0 {
+		return audit.Object{}
+	}
+	return audit.Of(audit.ObjectAccount, id)
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"portail/pkg/auth"
 )
 
 func TestSessions(t *testing.T) {
@@ -50,7 +52,7 @@ func TestSessions(t *testing.T) {
 	// last_seen_at is written at most once a minute.
 	seen := func() time.Time {
 		var ts time.Time
-		e.must(e.db.Get(&ts, `SELECT last_seen_at FROM sessions WHERE tenant_id = $1 AND id_hash = $2`, e.a.ID, sha(id)))
+		e.must(e.db.Get(&ts, `SELECT last_seen_at FROM sessions WHERE tenant_id = $1 AND id_hash = $2`, e.a.ID, auth.Hash(id)))
 		return ts
 	}
 	before := seen()

@@ -2,15 +2,15 @@ package account
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"portail/pkg/auth"
 )
 
 // Purpose says what a one-time token is for.
@@ -35,31 +35,10 @@ type Token struct {
 	ExpiresAt time.Time `db:"expires_at"`
 }
 
-// tokenBytes gives 256-bit tokens (the floor is 128).
-const tokenBytes = 32
-
-// newSecret returns n random bytes as base64url without padding.
-func newSecret(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("account: random: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-// wellFormed rejects garbage before it reaches the database.
-func wellFormed(raw string, n int) bool {
-	if len(raw) != base64.RawURLEncoding.EncodedLen(n) {
-		return false
-	}
-	_, err := base64.RawURLEncoding.DecodeString(raw)
-	return err == nil
-}
-
 // issueToken invalidates the account's unused tokens of this purpose and
 // stores a new one; it returns the raw token (for the email only).
 func issueToken(ctx context.Context, tx *sqlx.Tx, tenantID, accountID int64, p Purpose, newEmail string, now time.Time, ttl time.Duration) (string, time.Time, error) {
-	raw, err := newSecret(tokenBytes)
+	raw, hash, err := auth.NewToken()
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -76,7 +55,7 @@ func issueToken(ctx context.Context, tx *sqlx.Tx, tenantID, accountID int64, p P
 	if _, err := tx.ExecContext(ctx, `INSERT INTO account_tokens
 		(tenant_id, account_id, purpose, token_hash, new_email, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		tenantID, accountID, p, sha(raw), ne, now, exp); err != nil {
+		tenantID, accountID, p, hash, ne, now, exp); err != nil {
 		return "", time.Time{}, fmt.Errorf("account: store token: %w", err)
 	}
 	return raw, exp, nil
@@ -101,7 +80,7 @@ func invalidateTokens(ctx context.Context, tx *sqlx.Tx, tenantID, accountID int6
 // in this tenant, without consuming it: the GET of a link shows the form
 // (mail scanners prefetch links), the POST consumes the token.
 func (s *Service) PeekToken(ctx context.Context, tenantID int64, rawToken string, p Purpose) (*Token, error) {
-	if !p.valid() || !wellFormed(rawToken, tokenBytes) {
+	if !p.valid() || !auth.WellFormed(rawToken, auth.TokenBytes) {
 		return nil, ErrTokenInvalid
 	}
 	var tok Token
@@ -110,7 +89,7 @@ func (s *Service) PeekToken(ctx context.Context, tenantID int64, rawToken string
 		FROM account_tokens t JOIN accounts a ON a.tenant_id = t.tenant_id AND a.id = t.account_id
 		WHERE t.tenant_id = $1 AND t.token_hash = $2 AND t.purpose = $3
 		  AND t.used_at IS NULL AND t.expires_at > $4 AND a.status <> 'disabled'`,
-		tenantID, sha(rawToken), p, s.now())
+		tenantID, auth.Hash(rawToken), p, s.now())
 	if err := row.Scan(&tok.AccountID, &tok.Purpose, &ne, &tok.ExpiresAt); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrTokenInvalid
@@ -124,7 +103,7 @@ func (s *Service) PeekToken(ctx context.Context, tenantID int64, rawToken string
 // consumeToken atomically marks a valid token used and returns it; a second
 // use, an expired token or another tenant's token gives ErrTokenInvalid.
 func consumeToken(ctx context.Context, tx *sqlx.Tx, tenantID int64, rawToken string, p Purpose, now time.Time) (*Token, error) {
-	if !p.valid() || !wellFormed(rawToken, tokenBytes) {
+	if !p.valid() || !auth.WellFormed(rawToken, auth.TokenBytes) {
 		return nil, ErrTokenInvalid
 	}
 	var tok Token
@@ -135,7 +114,7 @@ func consumeToken(ctx context.Context, tx *sqlx.Tx, tenantID int64, rawToken str
 		  AND t.used_at IS NULL AND t.expires_at > $4
 		  AND a.tenant_id = t.tenant_id AND a.id = t.account_id AND a.status <> 'disabled'
 		RETURNING t.account_id, t.purpose, t.new_email, t.expires_at`,
-		tenantID, sha(rawToken), p, now)
+		tenantID, auth.Hash(rawToken), p, now)
 	if err := row.Scan(&tok.AccountID, &tok.Purpose, &ne, &tok.ExpiresAt); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, ErrTokenInvalid

@@ -18,6 +18,7 @@ import (
 
 	"portail/pkg/account"
 	"portail/pkg/apikey"
+	"portail/pkg/auth"
 	"portail/pkg/blob"
 	"portail/pkg/config"
 	"portail/pkg/imports"
@@ -26,6 +27,8 @@ import (
 	"portail/pkg/mail"
 	"portail/pkg/payfip"
 	"portail/pkg/payment"
+	"portail/pkg/rbac"
+	"portail/pkg/staff"
 	"portail/pkg/tenant"
 	"portail/pkg/web"
 	"portail/templates"
@@ -50,14 +53,21 @@ type App struct {
 	Invoices *invoice.Store
 	Imports  *imports.Service
 	Payments *payment.Service
-	Jobs     *jobs.Client
-	Web      *web.Server
+	Staff    *staff.Service
+	// StaffSessions are the commune staff's sessions (/admin).
+	StaffSessions *staff.Sessions
+	Policy        *rbac.Policy
+	Jobs          *jobs.Client
+	Web           *web.Server
 }
 
 // New builds the portal on an open, migrated database.
 func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, error) {
 	a := &App{Config: cfg, DB: d, Log: log, Tenants: tenant.NewStore(d)}
 	var err error
+	if a.Policy, err = rbac.Load(); err != nil {
+		return nil, err
+	}
 	if a.Blobs, err = blob.New(ctx, cfg.S3); err != nil {
 		return nil, err
 	}
@@ -94,9 +104,12 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	outbox := mail.NewOutbox(a.Jobs)
 	a.Payments.Outbox = outbox
 
+	// One hasher, one semaphore: residents and staff share the bound on
+	// concurrent argon2 computations.
+	hasher := auth.NewHasher(cmp.Or(cfg.Security.Argon2MaxConcurrent, runtime.GOMAXPROCS(0)))
 	a.Accounts = &account.Service{
 		DB:     d,
-		Hasher: account.NewHasher(cmp.Or(cfg.Security.Argon2MaxConcurrent, runtime.GOMAXPROCS(0))),
+		Hasher: hasher,
 		Outbox: outbox,
 		Jobs:   a.Jobs,
 		Links:  links,
@@ -106,26 +119,32 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	addressRequests.Service = a.Accounts
 	a.Sessions = &account.Sessions{DB: d, IdleTimeout: cfg.Security.SessionIdle,
 		AbsoluteTimeout: cfg.Security.SessionAbsolute, Now: o.Now}
-	purge.Accounts, purge.Sessions = a.Accounts, a.Sessions
+	a.Staff = &staff.Service{DB: d, Hasher: hasher, Outbox: outbox, Links: links, Now: o.Now}
+	a.StaffSessions = &staff.Sessions{DB: d, IdleTimeout: cfg.Security.StaffSessionIdle,
+		AbsoluteTimeout: cfg.Security.StaffSessionAbsolute, Now: o.Now}
+	purge.Accounts, purge.Sessions, purge.Staff, purge.StaffSessions = a.Accounts, a.Sessions, a.Staff, a.StaffSessions
 
 	a.Invoices = &invoice.Store{DB: d}
 	a.Imports = &imports.Service{DB: d, Blobs: a.Blobs, Jobs: a.Jobs, Outbox: outbox, Now: o.Now, Log: log}
 	importer.Service = a.Imports
 
 	a.Web, err = web.New(web.Deps{
-		Config:    cfg,
-		DB:        d,
-		Tenants:   a.Tenants,
-		Accounts:  a.Accounts,
-		Sessions:  a.Sessions,
-		Invoices:  a.Invoices,
-		Blobs:     a.Blobs,
-		Imports:   a.Imports,
-		Payments:  a.Payments,
-		APIKeys:   &apikey.Store{DB: d},
-		Templates: templates.FS,
-		Logger:    log,
-		Ready:     a.Blobs.SelfCheck,
+		Config:        cfg,
+		DB:            d,
+		Tenants:       a.Tenants,
+		Accounts:      a.Accounts,
+		Sessions:      a.Sessions,
+		Invoices:      a.Invoices,
+		Blobs:         a.Blobs,
+		Imports:       a.Imports,
+		Payments:      a.Payments,
+		Staff:         a.Staff,
+		StaffSessions: a.StaffSessions,
+		Policy:        a.Policy,
+		APIKeys:       &apikey.Store{DB: d},
+		Templates:     templates.FS,
+		Logger:        log,
+		Ready:         a.Blobs.SelfCheck,
 	})
 	if err != nil {
 		return nil, err

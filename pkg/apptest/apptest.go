@@ -46,6 +46,9 @@ type Options struct {
 	Config func(*config.Config)
 	Now    func() time.Time
 	Demo   bool // load tenants/*/demo (payers, invoices)
+	// DemoStaff creates each commune's demo staff (demo.StaffOf, password
+	// demo.StaffPassword), as `make run` does.
+	DemoStaff bool
 	// DB is the fresh database to run on (e.g. dbtest.NewCounted's, to
 	// count a page's queries); nil: dbtest.New.
 	DB *sqlx.DB
@@ -135,6 +138,11 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	if o.Demo {
 		if err := demo.Load(ctx, a, filepath.Join(RepoDir(), "tenants"), log); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.DemoStaff {
+		if err := demo.LoadStaff(ctx, a, log); err != nil {
 			t.Fatal(err)
 		}
 	}

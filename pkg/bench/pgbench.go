@@ -14,12 +14,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"portail/pkg/account"
+	"portail/pkg/auth"
 	"portail/pkg/pgcluster"
 )
 
 // The SQL each page runs, copied from the stores (account.Sessions.Load,
-// account.Service.Get, invoice.Store.Counts/List/Get, payment.Service
+// account.Service.Get, invoice.Store.Counts/Search/Get, payment.Service
 // Verdict/Get, payment.ResolveWS), as pgbench scripts. Each
 // transaction first picks a random resident (and invoice) from the bench's
 // tables: one indexed read more than the page does.
@@ -51,18 +51,24 @@ SELECT tenant_id, id, external_ref, display_name, email, status, paperless,
 	WHERE tenant_id = :t AND account_id = :a AND id = :i AND status <> 'cancelled';
 `
 	scriptHome = pickSession + sqlResident
+	// The list's page is invoice.Store.Search with the account and one
+	// status set: its empty filters written out as PostgreSQL folds them.
 	scriptList = pickSession + sqlResident + `SELECT status, count(*) AS n FROM invoices
 	WHERE tenant_id = :t AND account_id = :a AND status <> 'cancelled'
 	GROUP BY status;
 SELECT count(*) FROM invoices
 	WHERE tenant_id = :t AND account_id = :a AND status = ANY ('{unpaid}'::text[]);
-SELECT ` + invoiceColumns + ` FROM invoices
-	WHERE tenant_id = :t AND id IN (
-		SELECT id FROM invoices
-		WHERE tenant_id = :t AND account_id = :a AND status = 'unpaid'
-		ORDER BY issued_on DESC, id DESC
+SELECT i.tenant_id, i.id, i.account_id, i.number, i.object, i.issued_on, i.due_on, i.amount_cents,
+	i.status, i.paid_at, i.paid_how, i.direct_debit, i.payment_suspended, i.declared_paid_at,
+	i.pdf_key, i.pdf_sha256, i.pdf_size, i.import_batch_id, i.created_at, i.updated_at,
+	a.external_ref AS payer_ref, a.display_name AS payer_name
+	FROM invoices i JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id
+	WHERE i.tenant_id = :t AND i.id IN (
+		SELECT i.id FROM invoices i
+		WHERE i.tenant_id = :t AND i.account_id = :a AND i.status = 'unpaid'
+		ORDER BY i.issued_on DESC, i.id DESC
 		LIMIT 20 OFFSET 0)
-	ORDER BY issued_on DESC, id DESC;
+	ORDER BY i.issued_on DESC, i.id DESC;
 `
 	scriptDetail = pickPage + sqlResident + sqlInvoiceGet + `SELECT i.tenant_id, i.id, i.account_id, i.number, i.object, i.issued_on,
 	i.due_on, i.amount_cents, i.status, i.paid_at, i.paid_how, i.direct_debit, i.payment_suspended, i.declared_paid_at,
@@ -197,7 +203,7 @@ func fileExists(p string) bool {
 // argon2Ceiling is how many password verifications per second the machine
 // does with the server's concurrency bound: the ceiling of logins.
 func (r *run) argon2Ceiling(ctx context.Context, hash string, bound int, d time.Duration) ceiling {
-	h := account.NewHasher(bound)
+	h := auth.NewHasher(bound)
 	var n atomic.Int64
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup

@@ -13,8 +13,8 @@ import (
 
 	"github.com/lib/pq"
 
-	"portail/pkg/account"
 	"portail/pkg/app"
+	"portail/pkg/auth"
 	"portail/pkg/imports"
 	"portail/pkg/invoice"
 	"portail/pkg/tenant"
@@ -145,11 +145,11 @@ func (s *seeder) payers(ctx context.Context) error {
 			return fmt.Errorf("bench: payers of %s: %d inserted, %d rejected (%v)", c.slug, rep.Inserted, rep.Rejected, rep.Errors)
 		}
 	}
-	h := account.NewHasher(1)
+	h := auth.NewHasher(1)
 	if s.r.o.HashMemory > 0 {
-		p := account.DefaultHashParams()
+		p := auth.DefaultHashParams()
 		p.Memory, p.Iterations = s.r.o.HashMemory, s.r.o.HashTime
-		h = account.NewHasherWithParams(1, p)
+		h = auth.NewHasherWithParams(1, p)
 	}
 	hash, err := h.Hash(ctx, benchPassword)
 	if err != nil {

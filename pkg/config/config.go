@@ -90,10 +90,12 @@ type Operator struct {
 }
 
 type Security struct {
-	SessionIdle         time.Duration `mapstructure:"session_idle"`
-	SessionAbsolute     time.Duration `mapstructure:"session_absolute"`
-	RememberMe          time.Duration `mapstructure:"remember_me"`
-	Argon2MaxConcurrent int           `mapstructure:"argon2_max_concurrent"`
+	SessionIdle          time.Duration `mapstructure:"session_idle"`
+	SessionAbsolute      time.Duration `mapstructure:"session_absolute"`
+	RememberMe           time.Duration `mapstructure:"remember_me"`
+	StaffSessionIdle     time.Duration `mapstructure:"staff_session_idle"`
+	StaffSessionAbsolute time.Duration `mapstructure:"staff_session_absolute"`
+	Argon2MaxConcurrent  int           `mapstructure:"argon2_max_concurrent"`
 }
 
 type Process struct {
@@ -198,14 +200,16 @@ func (c Config) validate() error {
 		bad("http.addr", "%v", err)
 	}
 	for key, d := range map[string]time.Duration{
-		"http.read_header_timeout":  c.HTTP.ReadHeaderTimeout,
-		"http.read_timeout":         c.HTTP.ReadTimeout,
-		"http.write_timeout":        c.HTTP.WriteTimeout,
-		"http.idle_timeout":         c.HTTP.IdleTimeout,
-		"security.session_idle":     c.Security.SessionIdle,
-		"security.session_absolute": c.Security.SessionAbsolute,
-		"security.remember_me":      c.Security.RememberMe,
-		"payfip.timeout":            c.PayFiP.Timeout,
+		"http.read_header_timeout":        c.HTTP.ReadHeaderTimeout,
+		"http.read_timeout":               c.HTTP.ReadTimeout,
+		"http.write_timeout":              c.HTTP.WriteTimeout,
+		"http.idle_timeout":               c.HTTP.IdleTimeout,
+		"security.session_idle":           c.Security.SessionIdle,
+		"security.session_absolute":       c.Security.SessionAbsolute,
+		"security.remember_me":            c.Security.RememberMe,
+		"security.staff_session_idle":     c.Security.StaffSessionIdle,
+		"security.staff_session_absolute": c.Security.StaffSessionAbsolute,
+		"payfip.timeout":                  c.PayFiP.Timeout,
 	} {
 		if d <= 0 {
 			bad(key, "must be a positive duration")
@@ -213,6 +217,9 @@ func (c Config) validate() error {
 	}
 	if c.Security.RememberMe > 30*24*time.Hour {
 		bad("security.remember_me", "at most 720h (30 days)")
+	}
+	if c.Security.StaffSessionIdle > c.Security.SessionIdle {
+		bad("security.staff_session_idle", "must not exceed security.session_idle (staff sessions are the shorter)")
 	}
 	if c.Security.Argon2MaxConcurrent < 0 {
 		bad("security.argon2_max_concurrent", "must be 0 (one per CPU core) or more")

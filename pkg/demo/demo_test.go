@@ -64,3 +64,42 @@ func TestDemoLoadsOnlyIntoCommunesWithoutPayers(t *testing.T) {
 		t.Errorf("belcastel without payers: %d payers and %d invoices loaded, want %d and %d", p, i, belcastelPayers, belcastelInvoices)
 	}
 }
+
+// make run's demo staff: an admin, an agent and a viewer per commune, who
+// log in with the printed password; created only into a commune without
+// staff, so a restart changes nothing.
+func TestDemoStaffOnlyIntoCommunesWithoutStaff(t *testing.T) {
+	e := apptest.Start(t, apptest.Options{DemoStaff: true})
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, slug := range []string{"sistec", "belcastel"} {
+		ten, err := e.App.Tenants.BySlug(ctx, slug)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members, err := e.App.Staff.Members(ctx, ten.ID)
+		if err != nil || len(members) != 3 {
+			t.Fatalf("%s: %d members, %v", slug, len(members), err)
+		}
+		for _, want := range demo.StaffOf(slug) {
+			m, err := e.App.Staff.Authenticate(ctx, ten, want.Email, demo.StaffPassword, "")
+			if err != nil || m.Role != want.Role || m.TOTPEnrolled {
+				t.Errorf("%s: %+v %v", want.Email, m, err)
+			}
+		}
+	}
+	// A team set up since (a demo member disabled) is left alone.
+	sistec, _ := e.App.Tenants.BySlug(ctx, "sistec")
+	agent, _ := e.App.Staff.MemberByEmail(ctx, sistec.ID, demo.StaffOf("sistec")[1].Email)
+	if err := e.App.Staff.SetMembershipActive(ctx, sistec, agent.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.LoadStaff(ctx, e.App, log); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	e.App.DB.Get(&n, `SELECT count(*) FROM staff_users`)
+	if got, _ := e.App.Staff.Member(ctx, sistec.ID, agent.ID); n != 6 || got.Active() {
+		t.Fatalf("after a restart: %d users, agent active %v", n, got.Active())
+	}
+}

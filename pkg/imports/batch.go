@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"portail/pkg/audit"
 )
 
 // Kind is what a file holds.
@@ -64,6 +66,29 @@ const (
 type Actor struct {
 	Kind ActorKind `json:"kind"`
 	ID   int64     `json:"id,omitempty"`
+}
+
+// auditActor is the uploader as the audit trail names it: the command
+// line and the demo data act as the system.
+func (a Actor) auditActor() audit.Actor {
+	switch a.Kind {
+	case ActorAPIKey:
+		return audit.Actor{Kind: audit.KindAPIKey, ID: a.ID}
+	case ActorStaff:
+		return audit.Actor{Kind: audit.KindStaff, ID: a.ID}
+	}
+	return audit.System
+}
+
+// recordImported journals an applied batch in the audit trail, in its
+// transaction, as the actor of ctx (the uploader: see Apply).
+func recordImported(ctx context.Context, x sqlx.ExecerContext, b *Batch) error {
+	details := map[string]any{"inserted": b.Inserted, "updated": b.Updated, "unchanged": b.Unchanged,
+		"rejected": b.Rejected, "uploader": b.ActorKind, "file": b.Filename}
+	if b.Kind == KindInvoices {
+		details["pdfs"], details["alerts"] = b.PDFs, b.Alerts
+	}
+	return audit.Record(ctx, x, b.TenantID, string(b.Kind)+".imported", audit.Of(audit.ObjectImportBatch, b.ID), details)
 }
 
 // Batch is one upload and its outcome (a row of import_batches).

@@ -186,6 +186,9 @@ func (r *invoiceRun) run(ctx context.Context, next func() (InvoiceLine, string, 
 	if err := r.finish(ctx, StatusImported); err != nil {
 		return err
 	}
+	if err := recordImported(ctx, r.tx, r.b); err != nil {
+		return err
+	}
 	r.s.fault("commit")
 	return r.commit(nil)
 }

@@ -28,7 +28,7 @@ func TestImportManualInvoice(t *testing.T) {
 	}
 
 	store := &invoice.Store{DB: f.d}
-	list, total, err := store.List(f.ctx, f.t.ID, acc, invoice.Filter{Status: invoice.StatusUnpaid}, 1, 20)
+	list, total, err := store.Search(f.ctx, f.t.ID, invoice.Query{AccountID: acc, Status: []invoice.Status{invoice.StatusUnpaid}})
 	if err != nil || total != 1 || len(list) != 1 {
 		t.Fatalf("List = %v, %d, %v", list, total, err)
 	}
@@ -43,7 +43,7 @@ func TestImportManualInvoice(t *testing.T) {
 	if inv.PDFKey != wantKey || inv.PDFSize != int64(len(pdf)) {
 		t.Fatalf("pdf %q %d, want %q", inv.PDFKey, inv.PDFSize, wantKey)
 	}
-	rc, _, err := invoice.OpenPDF(f.ctx, f.s3.store, inv)
+	rc, _, err := invoice.OpenPDF(f.ctx, f.s3.store, inv.Invoice)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"portail/pkg/audit"
 	"portail/pkg/blob"
 )
 
@@ -83,6 +84,12 @@ func (s *Service) Apply(ctx context.Context, tenantID, batchID int64) (Report, e
 	if err != nil {
 		return Report{}, err
 	}
+	// The job acts for whoever uploaded the file.
+	uploader := Actor{Kind: b.ActorKind}
+	if b.ActorID != nil {
+		uploader.ID = *b.ActorID
+	}
+	ctx = audit.WithActor(ctx, uploader.auditActor())
 	switch b.Kind {
 	case KindInvoices:
 		err = s.applyInvoiceFile(ctx, b)

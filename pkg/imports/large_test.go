@@ -152,7 +152,7 @@ func TestMillionLinesThroughTheAPI(t *testing.T) {
 	}
 	var acc int64
 	e.App.DB.Get(&acc, `SELECT id FROM accounts WHERE tenant_id = $1 AND external_ref = 'P7'`, sistec.ID)
-	list, total, err := e.App.Invoices.List(ctx, sistec.ID, acc, invoice.Filter{Status: invoice.StatusUnpaid}, 3, 20)
+	list, total, err := e.App.Invoices.Search(ctx, sistec.ID, invoice.Query{AccountID: acc, Status: []invoice.Status{invoice.StatusUnpaid}, Page: 3, PerPage: 20})
 	if err != nil || total != n/payers || len(list) != 20 {
 		t.Fatalf("List: %d %d %v", total, len(list), err)
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
-	"portail/pkg/account"
 	"portail/pkg/db"
 )
 
@@ -155,6 +154,9 @@ func (r *payerRun) run(ctx context.Context, next func() (PayerLine, string, erro
 	}
 	r.s.fault("merged")
 	if err := r.finish(ctx, StatusImported); err != nil {
+		return err
+	}
+	if err := recordImported(ctx, r.tx, r.b); err != nil {
 		return err
 	}
 	if err := r.journal(ctx); err != nil {
@@ -333,13 +335,7 @@ func (r *payerRun) apply(ctx context.Context) error {
 		}
 		return fmt.Errorf("imports: apply: %w", err)
 	}
-	details := map[string]any{"inserted": b.Inserted, "updated": b.Updated, "unchanged": b.Unchanged, "rejected": b.Rejected,
-		"uploader": b.ActorKind}
-	if b.ActorID != nil {
-		details["uploader_id"] = *b.ActorID
-	}
-	return account.Audit(ctx, tx, account.AuditEntry{TenantID: b.TenantID, ActorKind: account.ActorSystem,
-		Action: "payers.imported", Details: details})
+	return nil
 }
 
 func (r *payerRun) finish(ctx context.Context, status Status) error {

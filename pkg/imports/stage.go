@@ -15,6 +15,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"portail/pkg/audit"
 	"portail/pkg/db"
 )
 
@@ -230,6 +231,12 @@ func (st *Staging) commit(ctx context.Context, enqueue bool) (Report, error) {
 	b.Status, b.Stage = StatusQueued, StageQueued
 	err := db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
 		if err := insertBatch(ctx, tx, b, s.now()); err != nil {
+			return err
+		}
+		// The upload itself, with the uploader's address (the job that
+		// applies it later records the outcome).
+		if err := audit.Record(ctx, tx, b.TenantID, "import.uploaded", audit.Of(audit.ObjectImportBatch, b.ID),
+			map[string]any{"kind": b.Kind, "file": b.Filename, "csv_sha256": b.CSVSHA256, "zip": b.ZipFilename}); err != nil {
 			return err
 		}
 		if !enqueue {

@@ -18,9 +18,10 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
+	"portail/pkg/audit"
 	"portail/pkg/blob"
+	"portail/pkg/db"
 )
 
 // Blobs reads stored PDFs (*blob.Store).
@@ -127,87 +128,17 @@ var (
 	ErrNotDeclarable = errors.New("invoice: only unpaid or treasury invoices can be declared paid")
 )
 
-// Store runs the resident's queries.
+// Store runs the invoice queries of residents (account-bound) and staff
+// (commune-wide: Search, Each, GetByNumber).
 type Store struct {
 	DB *sqlx.DB
 }
 
-// Filter selects the resident's invoices. An empty Status lists unpaid, paid
-// and treasury invoices together; cancelled ones are never shown.
-type Filter struct {
-	Status Status
-	// TotalKnown says Total already holds the number of matching invoices
-	// (from Counts): List then spares its count query.
-	TotalKnown bool
-	Total      int
-}
-
-// Page sizes of List.
+// Page sizes of Search (a resident's list shows DefaultPerPage).
 const (
-	DefaultPerPage = 20
-	MaxPerPage     = 100
+	DefaultPerPage = db.DefaultPerPage
+	MaxPerPage     = db.MaxPerPage
 )
-
-// List returns one page (1-based) of the account's invoices, most recent
-// first (issue date, then id, descending), and how many match in all.
-//
-// Offset pagination over the index (tenant_id, account_id, status,
-// issued_on DESC, id DESC): the page's ids come from the index alone (the
-// rows skipped are index entries, not invoices), then only those rows are
-// read, so that a deep page of a resident with tens of thousands of
-// invoices costs about what the first does.
-func (s *Store) List(ctx context.Context, tenantID, accountID int64, f Filter, page, perPage int) ([]Invoice, int, error) {
-	if perPage <= 0 {
-		perPage = DefaultPerPage
-	}
-	perPage = min(perPage, MaxPerPage)
-	page = max(page, 1)
-	statuses := []string{string(StatusUnpaid), string(StatusPaid), string(StatusTreasury)}
-	switch f.Status {
-	case "":
-	case StatusUnpaid, StatusPaid, StatusTreasury:
-		statuses = []string{string(f.Status)}
-	default:
-		return nil, 0, fmt.Errorf("invoice: list: unknown status filter %q", f.Status)
-	}
-	total := f.Total
-	if !f.TotalKnown {
-		err := s.DB.GetContext(ctx, &total, `
-			SELECT count(*) FROM invoices
-			WHERE tenant_id = $1 AND account_id = $2 AND status = ANY ($3::text[])`,
-			tenantID, accountID, pq.Array(statuses))
-		if err != nil {
-			return nil, 0, fmt.Errorf("invoice: list: %w", err)
-		}
-	}
-	// Compare page numbers, not offsets: (page-1)*perPage overflows for
-	// huge pages and PostgreSQL refuses a negative OFFSET.
-	if pages := (int64(total) + int64(perPage) - 1) / int64(perPage); int64(page-1) >= pages {
-		return []Invoice{}, total, nil
-	}
-	offset := int64(page-1) * int64(perPage)
-	// One status (every tab of the page) is an equality, so that the index
-	// gives the order: with "= ANY" PostgreSQL sorts all the account's
-	// invoices of that status for each page (10,000 for some residents).
-	statusCond, statusArg := "status = ANY ($3::text[])", any(pq.Array(statuses))
-	if len(statuses) == 1 {
-		statusCond, statusArg = "status = $3", statuses[0]
-	}
-	invs := []Invoice{}
-	err := s.DB.SelectContext(ctx, &invs, `
-		SELECT `+invoiceColumns+` FROM invoices
-		WHERE tenant_id = $1 AND id IN (
-			SELECT id FROM invoices
-			WHERE tenant_id = $1 AND account_id = $2 AND `+statusCond+`
-			ORDER BY issued_on DESC, id DESC
-			LIMIT $4 OFFSET $5)
-		ORDER BY issued_on DESC, id DESC`,
-		tenantID, accountID, statusArg, perPage, offset)
-	if err != nil {
-		return nil, 0, fmt.Errorf("invoice: list: %w", err)
-	}
-	return invs, total, nil
-}
 
 // Counts returns how many of the account's invoices are unpaid, paid and in
 // treasury (zero entries included; cancelled ones are not counted).
@@ -248,29 +179,42 @@ func (s *Store) Get(ctx context.Context, tenantID, accountID, invoiceID int64) (
 }
 
 // MarkDeclaredPaid sets (paid true) or clears the resident's own "paid by
-// other means" marker. It never changes the official status; setting it
-// twice keeps the first date. Only unpaid and treasury invoices can be
-// marked (ErrNotDeclarable); the marker can always be cleared.
+// other means" marker, and records it in the invoice's history. It never
+// changes the official status; setting it twice keeps the first date. Only
+// unpaid and treasury invoices can be marked (ErrNotDeclarable); the marker
+// can always be cleared.
 func (s *Store) MarkDeclaredPaid(ctx context.Context, tenantID, accountID, invoiceID int64, paid bool) error {
-	var res sql.Result
-	var err error
-	if paid {
-		res, err = s.DB.ExecContext(ctx, `
-			UPDATE invoices SET declared_paid_at = coalesce(declared_paid_at, now()), updated_at = now()
-			WHERE tenant_id = $1 AND account_id = $2 AND id = $3 AND status IN ('unpaid', 'treasury')`,
-			tenantID, accountID, invoiceID)
-	} else {
-		res, err = s.DB.ExecContext(ctx, `
-			UPDATE invoices SET declared_paid_at = NULL, updated_at = now()
-			WHERE tenant_id = $1 AND account_id = $2 AND id = $3 AND status <> 'cancelled'
-			  AND declared_paid_at IS NOT NULL`,
-			tenantID, accountID, invoiceID)
-	}
-	if err != nil {
-		return fmt.Errorf("invoice: declare paid: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
+	var changed bool
+	err := db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+		var res sql.Result
+		var err error
+		action := "invoice.declared_paid"
+		if paid {
+			res, err = tx.ExecContext(ctx, `
+				UPDATE invoices SET declared_paid_at = now(), updated_at = now()
+				WHERE tenant_id = $1 AND account_id = $2 AND id = $3 AND status IN ('unpaid', 'treasury')
+				  AND declared_paid_at IS NULL`,
+				tenantID, accountID, invoiceID)
+		} else {
+			action = "invoice.declared_unpaid"
+			res, err = tx.ExecContext(ctx, `
+				UPDATE invoices SET declared_paid_at = NULL, updated_at = now()
+				WHERE tenant_id = $1 AND account_id = $2 AND id = $3 AND status <> 'cancelled'
+				  AND declared_paid_at IS NOT NULL`,
+				tenantID, accountID, invoiceID)
+		}
+		if err != nil {
+			return fmt.Errorf("invoice: declare paid: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		changed = true
+		return audit.Record(audit.As(ctx, audit.KindResident, accountID), tx, tenantID, action,
+			audit.Of(audit.ObjectInvoice, invoiceID), nil)
+	})
+	if err != nil || changed {
+		return err
 	}
 	// Nothing changed: tell an unknown invoice from a no-op or a paid one.
 	inv, err := s.Get(ctx, tenantID, accountID, invoiceID)

@@ -52,12 +52,22 @@ func TestTenantAndAccountIsolation(t *testing.T) {
 	if inv := a.invoiceByNumber(t, "N-1"); inv.DeclaredPaidAt != nil {
 		t.Fatal("marked another account's invoice")
 	}
-	list, total, err := a.store.List(a.ctx, a.t.ID, mine, Filter{}, 1, 50)
+	list, total, err := a.store.Search(a.ctx, a.t.ID, Query{AccountID: mine, PerPage: 50})
 	if err != nil || total != 1 || len(list) != 1 || list[0].ID != own.ID {
-		t.Fatalf("List = %+v %d %v", list, total, err)
+		t.Fatalf("Search = %+v %d %v", list, total, err)
 	}
-	if list, total, _ := a.store.List(a.ctx, b.t.ID, mine, Filter{}, 1, 50); total != 0 || len(list) != 0 {
+	if list, total, _ := a.store.Search(a.ctx, b.t.ID, Query{AccountID: mine, PerPage: 50}); total != 0 || len(list) != 0 {
 		t.Fatal("an account id listed another tenant's invoices")
+	}
+	// The whole commune: its own invoices only, whatever is asked.
+	if list, total, _ := a.store.Search(a.ctx, a.t.ID, Query{PerPage: 50}); total != 2 || len(list) != 2 {
+		t.Fatalf("commune-wide search: %d of %d", len(list), total)
+	}
+	if _, err := a.store.GetInCommune(a.ctx, a.t.ID, other.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("another commune's invoice by id: %v", err)
+	}
+	if got, err := a.store.GetInCommune(a.ctx, a.t.ID, theirs.ID); err != nil || got.PayerRef != "SISTEC561" || got.PayerName != "Voisin" {
+		t.Fatalf("staff detail: %+v %v", got, err)
 	}
 	if c, _ := a.store.Counts(a.ctx, a.t.ID, neighbour); c[StatusUnpaid] != 1 {
 		t.Fatalf("counts %v", c)
@@ -72,6 +82,9 @@ func TestTenantAndAccountIsolation(t *testing.T) {
 		t.Fatalf("no PDF: %v", err)
 	}
 }
+
+// residentStatuses are the invoices a resident's list shows.
+var residentStatuses = []Status{StatusUnpaid, StatusPaid, StatusTreasury}
 
 func TestListPaginationAndFilters(t *testing.T) {
 	f := newFixture(t)
@@ -96,7 +109,7 @@ func TestListPaginationAndFilters(t *testing.T) {
 
 	var seen []string
 	for page := 1; ; page++ {
-		list, total, err := f.store.List(f.ctx, f.t.ID, acc, Filter{}, page, 10)
+		list, total, err := f.store.Search(f.ctx, f.t.ID, Query{AccountID: acc, Status: residentStatuses, Page: page, PerPage: 10})
 		if err != nil || total != 45 {
 			t.Fatalf("page %d: total %d, %v", page, total, err)
 		}
@@ -117,7 +130,7 @@ func TestListPaginationAndFilters(t *testing.T) {
 		}
 	}
 	for st, want := range map[Status]int{StatusUnpaid: 15, StatusPaid: 15, StatusTreasury: 15} {
-		list, total, err := f.store.List(f.ctx, f.t.ID, acc, Filter{Status: st}, 2, 10)
+		list, total, err := f.store.Search(f.ctx, f.t.ID, Query{AccountID: acc, Status: []Status{st}, Page: 2, PerPage: 10})
 		if err != nil || total != want || len(list) != 5 {
 			t.Fatalf("%s: %d %d %v", st, total, len(list), err)
 		}
@@ -127,18 +140,18 @@ func TestListPaginationAndFilters(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := f.store.List(f.ctx, f.t.ID, acc, Filter{Status: StatusCancelled}, 1, 10); err == nil {
-		t.Fatal("cancelled filter accepted")
+	if _, _, err := f.store.Search(f.ctx, f.t.ID, Query{Sort: "issued_on; DROP TABLE invoices"}); err == nil {
+		t.Fatal("unknown sort accepted")
 	}
 	// Page numbers past the end, up to the largest int, give an empty page:
 	// (page-1)*perPage must not overflow into a negative OFFSET.
 	for _, page := range []int{6, 1 << 40, math.MaxInt64/10 + 2, math.MaxInt} {
-		list, total, err := f.store.List(f.ctx, f.t.ID, acc, Filter{}, page, 10)
+		list, total, err := f.store.Search(f.ctx, f.t.ID, Query{AccountID: acc, Status: residentStatuses, Page: page, PerPage: 10})
 		if err != nil || total != 45 || len(list) != 0 {
 			t.Fatalf("page %d: %d rows of %d, %v", page, len(list), total, err)
 		}
 	}
-	if list, _, _ := f.store.List(f.ctx, f.t.ID, acc, Filter{}, 0, 1000); len(list) != MaxPerPage && len(list) != 45 {
+	if list, _, _ := f.store.Search(f.ctx, f.t.ID, Query{AccountID: acc, PerPage: 1000}); len(list) != MaxPerPage && len(list) != 46 {
 		t.Fatalf("per page not bounded: %d", len(list))
 	}
 	counts, _ := f.store.Counts(f.ctx, f.t.ID, acc)

@@ -10,6 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"portail/pkg/audit"
 	"portail/pkg/db"
 	"portail/pkg/mail"
 	"portail/pkg/payfip"
@@ -119,7 +120,7 @@ func (s *Service) apply(ctx context.Context, t *tenant.Tenant, res payfip.Result
 			// put on record for staff.
 			s.log().Error("payment: paid result for a resolved attempt", "tenant", t.Slug,
 				"payment_id", a.ID, "status", a.Status, "refdet", a.RefDet, "numauto", res.NumAuto)
-			if err := audit(ctx, s.DB, t.ID, "system", 0, "payment.late_paid_result", map[string]any{
+			if err := audit.Record(asSystem(ctx), s.DB, t.ID, "payment.late_paid_result", paymentObject(a.ID), map[string]any{
 				"payment_id": a.ID, "status": a.Status, "source": source, "refdet": a.RefDet,
 				"numauto": res.NumAuto, "dattrans": res.DatTrans, "heurtrans": res.HeurTrans,
 				"amount_cents": res.Montant,
@@ -166,7 +167,11 @@ func (s *Service) reject(ctx context.Context, t *tenant.Tenant, a *Attempt, res 
 	}
 	s.log().Warn("payment: result rejected", "tenant", t.Slug, "source", source, "reason", why,
 		"refdet", res.RefDet, "idop", res.IdOp)
-	if err := audit(ctx, s.DB, t.ID, "system", 0, "payment.result_rejected", details); err != nil {
+	obj := audit.Object{}
+	if a != nil {
+		obj = paymentObject(a.ID)
+	}
+	if err := audit.Record(asSystem(ctx), s.DB, t.ID, "payment.result_rejected", obj, details); err != nil {
 		return errors.Join(fmt.Errorf("%w: %s", cause, why), err)
 	}
 	return fmt.Errorf("%w: %s", cause, why)
@@ -242,7 +247,7 @@ func (s *Service) transition(ctx context.Context, t *tenant.Tenant, a *Attempt, 
 				details["unsettled"] = unsettled
 			}
 		}
-		return audit(ctx, tx, t.ID, "system", 0, "payment."+string(c.status), details)
+		return audit.Record(asSystem(ctx), tx, t.ID, "payment."+string(c.status), paymentObject(a.ID), details)
 	})
 	if err != nil {
 		return nil, false, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"portail/pkg/audit"
 	"portail/pkg/payfip"
 	"portail/pkg/tenant"
 )
@@ -63,7 +64,7 @@ func (s *Service) ReceiveClassic(ctx context.Context, t *tenant.Tenant, call Cla
 		params, _ := boundedParams(call.Params)
 		details := map[string]any{"source": SourceCallback, "reason": "unreadable",
 			"error": bounded(parseErr.Error(), maxAuditValue), "params": params}
-		if err := auditFrom(ctx, s.DB, t.ID, "system", 0, call.From, "payment.result_rejected", details); err != nil {
+		if err := audit.Record(from(ctx, audit.KindSystem, 0, call.From), s.DB, t.ID, "payment.result_rejected", audit.Object{}, details); err != nil {
 			return nil, false, errors.Join(fmt.Errorf("%w: %v", ErrBadResult, parseErr), err)
 		}
 		return nil, false, fmt.Errorf("%w: %v", ErrBadResult, parseErr)
@@ -163,11 +164,15 @@ func (s *Service) recordUnverified(ctx context.Context, t *tenant.Tenant, call C
 		}
 	}
 	s.log().Warn("payment: classic result from outside PayFiP's networks ignored", logArgs...)
-	actor := "anonymous"
+	actor := audit.KindAnonymous
 	if call.AccountID != 0 {
-		actor = "resident"
+		actor = audit.KindResident
 	}
-	if err := auditFrom(ctx, s.DB, t.ID, actor, call.AccountID, call.From, "payment.classic_result_unverified", details); err != nil {
+	obj := audit.Object{}
+	if id, ok := details["payment_id"].(int64); ok {
+		obj = paymentObject(id)
+	}
+	if err := audit.Record(from(ctx, actor, call.AccountID, call.From), s.DB, t.ID, "payment.classic_result_unverified", obj, details); err != nil {
 		return errors.Join(ErrUnverifiedSource, err)
 	}
 	return ErrUnverifiedSource

@@ -26,7 +26,6 @@ package payment
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +37,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"portail/pkg/audit"
 	"portail/pkg/config"
 	"portail/pkg/invoice"
 	"portail/pkg/mail"
@@ -338,33 +338,28 @@ func getAttempt(ctx context.Context, q sqlx.QueryerContext, where string, args .
 	return &a, nil
 }
 
-// audit appends a row to audit_log: payment transitions are security
-// events.
-func audit(ctx context.Context, x sqlx.ExecerContext, tenantID int64, actorKind string, actorID int64, action string, details map[string]any) error {
-	return auditFrom(ctx, x, tenantID, actorKind, actorID, netip.Addr{}, action, details)
+// asSystem is ctx with the system as the actor, keeping the client IP:
+// a payment's transitions are decided by PayFiP's answer, whichever request
+// (PayFiP's notification, the payer's return, the reconciliation job)
+// brought it.
+func asSystem(ctx context.Context) context.Context {
+	return audit.WithActor(ctx, audit.Actor{Kind: audit.KindSystem, IP: audit.ActorFrom(ctx).IP})
 }
 
-// auditFrom is audit with the client address of the request (ip column;
-// none when from is the zero Addr).
-func auditFrom(ctx context.Context, x sqlx.ExecerContext, tenantID int64, actorKind string, actorID int64, from netip.Addr, action string, details map[string]any) error {
-	b, err := json.Marshal(details)
-	if err != nil {
-		return fmt.Errorf("payment: audit details: %w", err)
+// from is ctx with an actor of kind and id at addr (a classic call's source).
+func from(ctx context.Context, kind string, id int64, addr netip.Addr) context.Context {
+	a := audit.Actor{Kind: kind, ID: id}
+	if addr.IsValid() {
+		a.IP = addr.String()
 	}
-	var actor sql.NullInt64
-	if actorID != 0 {
-		actor = sql.NullInt64{Int64: actorID, Valid: true}
+	return audit.WithActor(ctx, a)
+}
+
+func paymentObject(id int64) audit.Object {
+	if id == 0 {
+		return audit.Object{}
 	}
-	var ip sql.NullString
-	if from.IsValid() {
-		ip = sql.NullString{String: from.Unmap().WithZone("").String(), Valid: true}
-	}
-	_, err = x.ExecContext(ctx, `INSERT INTO audit_log (tenant_id, actor_kind, actor_id, action, ip, details)
-		VALUES ($1, $2, $3, $4, $5::inet, $6::jsonb)`, tenantID, actorKind, actor, action, ip, string(b))
-	if err != nil {
-		return fmt.Errorf("payment: audit: %w", err)
-	}
-	return nil
+	return audit.Of(audit.ObjectPayment, id)
 }
 
 // objet lists the invoice numbers for PayFiP's objet when they fit in its

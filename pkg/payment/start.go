@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"portail/pkg/audit"
 	"portail/pkg/db"
 	"portail/pkg/payfip"
 	"portail/pkg/tenant"
@@ -148,7 +149,7 @@ func (s *Service) Start(ctx context.Context, t *tenant.Tenant, accountID int64, 
 				return fmt.Errorf("payment: start: insert attempt invoice: %w", err)
 			}
 		}
-		return audit(ctx, tx, t.ID, "resident", accountID, "payment.started", map[string]any{
+		return audit.Record(audit.As(ctx, audit.KindResident, accountID), tx, t.ID, "payment.started", paymentObject(a.ID), map[string]any{
 			"payment_id": a.ID, "refdet": a.RefDet, "mode": mode, "amount_cents": a.AmountCents, "invoices": numbers,
 		})
 	})

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"portail/pkg/apikey"
+	"portail/pkg/audit"
 	"portail/pkg/db"
 	"portail/pkg/imports"
 	"portail/pkg/tenant"
@@ -66,6 +67,7 @@ func (s *Server) apiAuth(c *gin.Context) {
 		return
 	}
 	c.Set(apiKeyID, key.ID)
+	setActor(c, audit.KindAPIKey, key.ID)
 	c.Next()
 }
 

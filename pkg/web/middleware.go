@@ -58,7 +58,8 @@ func logRequests(log *slog.Logger) gin.HandlerFunc {
 }
 
 // tokenRoutes carry a secret token as their last path segment.
-var tokenRoutes = []string{"/activation/", "/mot-de-passe/", "/adresse/", "/desabonnement/"}
+var tokenRoutes = []string{"/activation/", "/mot-de-passe/", "/adresse/", "/desabonnement/",
+	"/admin/mot-de-passe/", "/admin/invitation/"}
 
 func redactPath(p string) string {
 	for _, prefix := range tokenRoutes {

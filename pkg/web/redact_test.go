@@ -29,6 +29,9 @@ func TestTokenPathsAreRedactedInLogs(t *testing.T) {
 		"/mot-de-passe/":  "Zk3sQm9TLPwq2xVt8NhJc4RbUe7Yd1Fa",
 		"/adresse/":       "qW5eR7tY9uI1oP3aS5dF7gH9jK1lZ3xC",
 		"/desabonnement/": "0123456789abcdef0123456789abcdef",
+		// The staff's emailed links.
+		"/admin/invitation/":   "aS4dF6gH8jK0lZ2xC4vB6nM8qW0eR2tY",
+		"/admin/mot-de-passe/": "pO9iU7yT5rE3wQ1aZ9xS7cD5fV3gB1nH",
 	}
 	c := e.Client()
 	for prefix, token := range tokens {

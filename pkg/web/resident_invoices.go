@@ -32,7 +32,7 @@ var invoiceTabs = []filterTab{
 type invoicesData struct {
 	Tabs     []filterTab
 	Current  filterTab
-	Invoices []invoice.Invoice
+	Invoices []invoice.Row
 	Pager    pager
 	Total    int
 	Treasury bool
@@ -62,8 +62,8 @@ func (s *Server) invoices(c *gin.Context) {
 	// Past the end (an old link after payments made the list shorter, a
 	// hand-edited URL): the last page.
 	page := min(pageParam(c), lastPage(tabs[current].Count, invoice.DefaultPerPage))
-	list, total, err := s.Invoices.List(ctx, t.ID, a.ID, invoice.Filter{Status: tabs[current].Status, TotalKnown: true, Total: tabs[current].Count},
-		page, invoice.DefaultPerPage)
+	list, total, err := s.Invoices.Search(ctx, t.ID, invoice.Query{AccountID: a.ID,
+		Status: []invoice.Status{tabs[current].Status}, TotalKnown: true, Total: tabs[current].Count, Page: page})
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -7,20 +7,22 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"portail/pkg/imports"
+	"portail/pkg/staff"
 )
 
 const formBody = 64 << 10 // forms: 64 KiB is plenty
 
 // routes is the route table. Each route says who may use it: platform
-// probes (any host), public (anyone on a commune's host), or resident (a
-// logged-in resident of that commune).
+// probes (any host), public (anyone on a commune's host), resident (a
+// logged-in resident of that commune), or staff (a member of that
+// commune's staff whose role has the route's permission: staffRoutes).
 func (s *Server) routes() {
 	e := s.engine
 	e.Use(gin.CustomRecovery(func(c *gin.Context, err any) {
 		s.log.Error("panic", "error", err, "path", c.Request.URL.Path)
 		c.AbortWithStatus(http.StatusInternalServerError)
 	}))
-	e.Use(requestID(), logRequests(s.log), securityHeaders(payfipOrigins(s.cfg.PayFiP.ClassicURL, s.cfg.PayFiP.WSPaymentURL), s.secure()))
+	e.Use(requestID(), logRequests(s.log), anonymousActor, securityHeaders(payfipOrigins(s.cfg.PayFiP.ClassicURL, s.cfg.PayFiP.WSPaymentURL), s.secure()))
 
 	// platform
 	e.GET("/healthz", s.healthz)
@@ -96,5 +98,57 @@ func (s *Server) routes() {
 	r.GET("/contact", s.contactPage)
 	r.POST("/contact", s.contact)
 
+	s.staffRoutes(e)
+
 	e.NoRoute(s.resolveTenant, s.notFound)
+}
+
+// staffRoutes is the back office of the Host's commune, under /admin, with
+// its own session (loadStaff). Its public pages are the login and the
+// pages of emailed links; every other route states its permission where
+// it is registered (staffRoutes), checked with Casbin against the role
+// the member holds in this commune now.
+func (s *Server) staffRoutes(e *gin.Engine) {
+	a := e.Group("/admin", s.resolveTenant, s.readForm(formBody), s.loadStaff)
+
+	// public staff pages: publicStaffRoutes lists them
+	a.GET("/connexion", s.adminLoginPage)
+	a.POST("/connexion", s.adminLogin)
+	a.GET("/second-facteur", s.adminSecondFactorPage)
+	a.POST("/second-facteur", s.adminSecondFactor)
+	a.GET("/mot-de-passe-oublie", s.adminForgotPage)
+	a.POST("/mot-de-passe-oublie", s.adminForgot)
+	a.GET("/mot-de-passe/:token", tokenPage, s.adminResetPage)
+	a.POST("/mot-de-passe/:token", tokenPage, s.adminReset)
+	a.GET("/invitation/:token", tokenPage, s.adminInvitationPage)
+	a.POST("/invitation/:token", tokenPage, s.adminInvitation)
+	a.POST("/deconnexion", s.adminLogout)
+
+	// staff: each route with its permission
+	r := staffRoutes{s: s, g: a, stages: []staff.Stage{staff.StageReady}}
+	r.duringEnrolment().GET("/enrolement", "profile:manage", s.adminEnrolmentPage)
+	r.duringEnrolment().POST("/enrolement", "profile:manage", s.adminEnrolment)
+	r.GET("", "dashboard:read", s.adminDashboard)
+	r.GET("/profil", "profile:manage", s.adminProfile)
+	r.POST("/profil/mot-de-passe", "profile:manage", s.adminPasswordChange)
+	r.POST("/profil/second-facteur/desactiver", "profile:manage", s.adminDisableTOTP)
+	r.POST("/profil/codes-de-secours", "profile:manage", s.adminRecoveryCodes)
+	r.GET("/journal", "audit:read", s.adminJournal)
+	r.GET("/equipe", "staff:manage", s.adminTeam)
+	r.POST("/equipe/invitations", "staff:manage", s.adminInvite)
+	r.POST("/equipe/:id", "staff:manage", s.adminTeamMember)
+}
+
+// PublicStaffRoutes are the routes under /admin open without a staff
+// session (each checks what it needs itself: the login, the second
+// factor's session, an emailed link's token).
+func PublicStaffRoutes() []string {
+	return []string{
+		"GET /admin/connexion", "POST /admin/connexion",
+		"GET /admin/second-facteur", "POST /admin/second-facteur",
+		"GET /admin/mot-de-passe-oublie", "POST /admin/mot-de-passe-oublie",
+		"GET /admin/mot-de-passe/:token", "POST /admin/mot-de-passe/:token",
+		"GET /admin/invitation/:token", "POST /admin/invitation/:token",
+		"POST /admin/deconnexion",
+	}
 }

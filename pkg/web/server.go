@@ -24,24 +24,30 @@ import (
 	"portail/pkg/imports"
 	"portail/pkg/invoice"
 	"portail/pkg/payment"
+	"portail/pkg/rbac"
+	"portail/pkg/staff"
 	"portail/pkg/tenant"
 	"portail/pkg/web/view"
 )
 
 // Deps are the server's dependencies, passed explicitly.
 type Deps struct {
-	Config    config.Config
-	DB        *sqlx.DB
-	Tenants   *tenant.Store
-	Accounts  *account.Service
-	Sessions  *account.Sessions
-	Invoices  *invoice.Store
-	Imports   *imports.Service
-	APIKeys   *apikey.Store
-	Blobs     BlobReader
-	Payments  *payment.Service
-	Templates fs.FS
-	Logger    *slog.Logger
+	Config   config.Config
+	DB       *sqlx.DB
+	Tenants  *tenant.Store
+	Accounts *account.Service
+	Sessions *account.Sessions
+	Invoices *invoice.Store
+	Imports  *imports.Service
+	APIKeys  *apikey.Store
+	Blobs    BlobReader
+	Payments *payment.Service
+	// The commune staff's back office.
+	Staff         *staff.Service
+	StaffSessions *staff.Sessions
+	Policy        *rbac.Policy // what each staff role may do
+	Templates     fs.FS
+	Logger        *slog.Logger
 	// Ready reports whether every dependency answers (/readyz).
 	Ready func(ctx context.Context) error
 }
@@ -60,16 +66,23 @@ type Server struct {
 	log     *slog.Logger
 	trusted []netip.Prefix
 	engine  *gin.Engine
+	// staffPermissions is the permission of each staff route, recorded by
+	// staffRoutes where the route is registered.
+	staffPermissions map[string]string
 }
 
 // New builds the server and its route table.
 func New(d Deps) (*Server, error) {
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{Deps: d, cfg: d.Config, tenants: d.Tenants, log: d.Logger,
+	if d.Policy == nil {
+		return nil, fmt.Errorf("web: Deps.Policy is not set")
+	}
+	s := &Server{Deps: d, cfg: d.Config, tenants: d.Tenants, log: d.Logger, staffPermissions: map[string]string{},
 		views: view.New(d.Templates, template.FuncMap{
-			"amount": invoice.FormatAmount,
-			"lower":  strings.ToLower,
-		})}
+			"amount":    invoice.FormatAmount,
+			"lower":     strings.ToLower,
+			"roleLabel": staff.RoleLabel,
+		}, d.Policy.Can)}
 	for _, p := range d.Config.HTTP.TrustedProxies {
 		prefix, err := parsePrefix(p)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"portail/pkg/account"
+	"portail/pkg/audit"
 	"portail/pkg/tenant"
 	"portail/pkg/web/view"
 )
@@ -66,6 +67,7 @@ func (s *Server) loadResident(c *gin.Context) {
 		if err == nil {
 			// Load only returns sessions of active accounts, with the account.
 			c.Set(residentKey, &resident{Account: sess.Account, Session: sess, SessionID: sid})
+			setActor(c, audit.KindResident, sess.Account.ID)
 			c.Next()
 			return
 		} else if !errors.Is(err, account.ErrSessionNotFound) {
@@ -98,6 +100,7 @@ func (s *Server) loadResident(c *gin.Context) {
 		s.setCookie(c, sessionCookie, sid, time.Time{})
 		s.setCookie(c, rememberCookie, rotated, time.Now().Add(s.cfg.Security.RememberMe))
 		c.Set(residentKey, &resident{Account: a, Session: sess, SessionID: sid})
+		setActor(c, audit.KindResident, a.ID)
 	}
 	c.Next()
 }

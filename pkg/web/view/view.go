@@ -1,5 +1,10 @@
-// Package view renders html/template pages inside the shared layout, with a
-// commune's branding and its optional template overrides.
+// Package view renders html/template pages inside their family's layout:
+// residents' pages in layouts/base.html, with a commune's branding and its
+// optional template overrides; the staff's pages ("admin/…") in
+// layouts/admin.html with the list partials of layouts/lists.html, where
+// the template function `can "invoices:write"` tells whether the staff
+// member of the request may use a permission (links and buttons they may
+// not use are not shown).
 package view
 
 import (
@@ -20,6 +25,7 @@ import (
 type Page struct {
 	Tenant    *tenant.Tenant
 	Viewer    *Viewer // the logged-in resident, nil on public pages
+	Staff     *Staff  // the staff member of an /admin page, nil on public ones
 	Title     string
 	Section   string // menu entry to mark as current
 	CSRFToken string
@@ -32,23 +38,45 @@ type Viewer struct {
 	DisplayName string
 }
 
+// Staff is the staff member of a page as the admin layout shows them.
+type Staff struct {
+	Name      string
+	Email     string
+	Role      string // the role in this commune: `can` is bound to it
+	RoleLabel string
+	// Ready: past the second factor (and its enrolment): the menu is shown.
+	Ready bool
+	Menu  []MenuEntry
+}
+
+// MenuEntry is a screen of the staff's menu, shown when `can` allows Perm.
+type MenuEntry struct {
+	Label   string
+	Path    string
+	Perm    string
+	Section string // Page.Section of its pages
+}
+
 // Flash is a one-line message shown above the content.
 type Flash struct {
 	Kind string // ok | error | info
 	Text string
 }
 
-// Renderer parses pages lazily and caches them per tenant version.
+// Renderer parses pages lazily and caches them per tenant version and
+// staff role.
 type Renderer struct {
 	fsys  fs.FS
 	funcs template.FuncMap
+	can   func(role, perm string) bool
 
 	mu    sync.Mutex
 	cache map[string]*template.Template
 }
 
-// New returns a renderer over the templates file system.
-func New(fsys fs.FS, funcs template.FuncMap) *Renderer {
+// New returns a renderer over the templates file system; can tells
+// whether a staff role may use a permission (the `can` template function).
+func New(fsys fs.FS, funcs template.FuncMap, can func(role, perm string) bool) *Renderer {
 	// Dates are shown as residents live them, in Paris, whatever the
 	// server's own zone (UTC in a container): a payment made at 00:30 in
 	// Paris is dated that day. DATE columns arrive as UTC midnight, which is
@@ -69,6 +97,12 @@ func New(fsys fs.FS, funcs template.FuncMap) *Renderer {
 			}
 			return ""
 		},
+		"datetime": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.In(paris).Format("02/01/2006 15:04")
+		},
 		"lines": func(s string) []string {
 			return strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
 		},
@@ -76,12 +110,16 @@ func New(fsys fs.FS, funcs template.FuncMap) *Renderer {
 	for k, v := range funcs {
 		base[k] = v
 	}
-	return &Renderer{fsys: fsys, funcs: base, cache: map[string]*template.Template{}}
+	return &Renderer{fsys: fsys, funcs: base, can: can, cache: map[string]*template.Template{}}
 }
 
 // Render writes page (e.g. "resident/login.html") inside the layout.
 func (r *Renderer) Render(w http.ResponseWriter, status int, page string, p Page) error {
-	tmpl, err := r.lookup(page, p.Tenant)
+	role := ""
+	if p.Staff != nil {
+		role = p.Staff.Role
+	}
+	tmpl, err := r.lookup(page, p.Tenant, role)
 	if err != nil {
 		return err
 	}
@@ -96,18 +134,28 @@ func (r *Renderer) Render(w http.ResponseWriter, status int, page string, p Page
 	return err
 }
 
-func (r *Renderer) lookup(page string, t *tenant.Tenant) (*template.Template, error) {
-	key := page
-	if t != nil && len(t.TemplateOverrides) > 0 {
-		key = fmt.Sprintf("%s@%d.%d", page, t.ID, t.UpdatedAt.UnixNano())
+// staffPage tells the staff's pages, which have their own layout.
+func staffPage(page string) bool { return strings.HasPrefix(page, "admin/") }
+
+func (r *Renderer) lookup(page string, t *tenant.Tenant, role string) (*template.Template, error) {
+	files := []string{"layouts/base.html", page}
+	overrides := t != nil && len(t.TemplateOverrides) > 0
+	if staffPage(page) {
+		// The commune's overrides dress the residents' portal only.
+		files, overrides = []string{"layouts/admin.html", "layouts/lists.html", page}, false
+	}
+	key := page + "@" + role
+	if overrides {
+		key = fmt.Sprintf("%s@%s@%d.%d", page, role, t.ID, t.UpdatedAt.UnixNano())
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if tmpl, ok := r.cache[key]; ok {
 		return tmpl, nil
 	}
-	tmpl := template.New("base").Funcs(r.funcs)
-	for _, file := range []string{"layouts/base.html", page} {
+	funcs := template.FuncMap{"can": func(perm string) bool { return role != "" && r.can != nil && r.can(role, perm) }}
+	tmpl := template.New("base").Funcs(r.funcs).Funcs(funcs)
+	for _, file := range files {
 		src, err := fs.ReadFile(r.fsys, file)
 		if err != nil {
 			return nil, fmt.Errorf("view: %w", err)
@@ -118,7 +166,7 @@ func (r *Renderer) lookup(page string, t *tenant.Tenant) (*template.Template, er
 	}
 	// A commune's override redefines named blocks ("header", "footer", a
 	// page's "content"…); a broken override must not take the portal down.
-	if t != nil {
+	if overrides {
 		for name, src := range t.TemplateOverrides {
 			if _, err := tmpl.New("override/" + name).Parse(src); err != nil {
 				return nil, fmt.Errorf("view: override %s of %s: %w", name, t.Slug, err)

@@ -1,4 +1,4 @@
-package account
+package auth
 
 import (
 	"fmt"
@@ -42,7 +42,7 @@ type PolicyError struct {
 	Message string
 }
 
-func (e *PolicyError) Error() string { return "account: password refused: " + string(e.Reason) }
+func (e *PolicyError) Error() string { return "auth: password refused: " + string(e.Reason) }
 
 // CheckPassword applies the password policy: between max(minLen, 8) and 128
 // characters, not common, not containing a context word (commune name,

@@ -1,4 +1,4 @@
-package account
+package auth
 
 import (
 	"context"
@@ -61,7 +61,7 @@ func NewHasherWithParams(maxConcurrent int, p HashParams) *Hasher {
 	rand.Read(secret) // never fails (crypto/rand)
 	dummy, err := argon2id.CreateHash(base64.RawStdEncoding.EncodeToString(secret), h.argonParams())
 	if err != nil {
-		panic("account: dummy password hash: " + err.Error()) // only from crypto/rand
+		panic("auth: dummy password hash: " + err.Error()) // only from crypto/rand
 	}
 	h.dummy = dummy
 	return h
@@ -78,7 +78,7 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.sem <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("account: waiting for a password hash slot: %w", ctx.Err())
+		return fmt.Errorf("auth: waiting for a password hash slot: %w", ctx.Err())
 	}
 	n := h.active.Add(1)
 	for {
@@ -106,7 +106,7 @@ func (h *Hasher) argonParams() *argon2id.Params {
 }
 
 // errPasswordTooLong is returned by Hash for inputs over MaxPasswordBytes.
-var errPasswordTooLong = errors.New("account: password longer than 1 KiB")
+var errPasswordTooLong = errors.New("auth: password longer than 1 KiB")
 
 // Hash returns the PHC-encoded argon2id hash of pw.
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
@@ -119,7 +119,7 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	defer h.release()
 	enc, err := argon2id.CreateHash(pw, h.argonParams())
 	if err != nil {
-		return "", fmt.Errorf("account: hash: %w", err)
+		return "", fmt.Errorf("auth: hash: %w", err)
 	}
 	return enc, nil
 }
@@ -157,7 +157,7 @@ func (h *Hasher) check(ctx context.Context, pw, encoded string) (bool, *argon2id
 	h.verifications.Add(1)
 	match, p, err := argon2id.CheckHash(pw, encoded)
 	if err != nil {
-		return false, nil, fmt.Errorf("account: verify: %w", err)
+		return false, nil, fmt.Errorf("auth: verify: %w", err)
 	}
 	return match, p, nil
 }

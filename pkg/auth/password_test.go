@@ -1,4 +1,4 @@
-package account
+package auth
 
 import (
 	"context"
@@ -225,4 +225,11 @@ func TestHasherWaitHonoursContext(t *testing.T) {
 	if err := h.DummyVerify(ctx, goodPassword); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("DummyVerify: %v", err)
 	}
+}
+
+const goodPassword = "Velo-Rouge-Sous-La-Pluie"
+
+// cheapParams keep tests fast; tests about cost use DefaultHashParams.
+func cheapParams() HashParams {
+	return HashParams{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 }
