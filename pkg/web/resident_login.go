@@ -45,7 +45,7 @@ func (s *Server) login(c *gin.Context) {
 		return
 	case errors.Is(err, account.ErrInvalidCredentials):
 		s.render(c, http.StatusUnauthorized, "resident/login.html", view.Page{Title: "Connexion",
-			Flashes: []view.Flash{{Kind: "error", Text: "Adresse mail ou mot de passe incorrect."}},
+			Flashes: []view.Flash{{Kind: "error", Text: "Adresse mail ou mot de passe incorrect.", Fields: []string{"email", "password"}}},
 			Data:    loginData{Email: email}})
 		return
 	case err != nil:
