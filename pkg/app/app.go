@@ -26,6 +26,7 @@ import (
 	"portail/pkg/mail"
 	"portail/pkg/payfip"
 	"portail/pkg/payment"
+	"portail/pkg/reminder"
 	"portail/pkg/tenant"
 	"portail/pkg/web"
 	"portail/templates"
@@ -50,8 +51,10 @@ type App struct {
 	Invoices *invoice.Store
 	Imports  *imports.Service
 	Payments *payment.Service
-	Jobs     *jobs.Client
-	Web      *web.Server
+	// Reminders sends the reminders before the due date (a daily job).
+	Reminders *reminder.Service
+	Jobs      *jobs.Client
+	Web       *web.Server
 }
 
 // New builds the portal on an open, migrated database.
@@ -69,6 +72,7 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		Renderer: mail.NewRenderer(templates.FS),
 		Sender:   mail.NewSender(cfg.SMTP),
 		Logger:   log,
+		Now:      o.Now,
 		Decorate: decorateEmail(d, links),
 	})
 	a.Payments = &payment.Service{
@@ -86,13 +90,16 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	river.AddWorker(workers, addressRequests)
 	importer := &imports.Worker{}
 	river.AddWorker(workers, importer)
+	a.Reminders = &reminder.Service{DB: d, Tenants: a.Tenants, Links: links, Now: o.Now, Log: log}
+	river.AddWorker(workers, &reminder.Worker{Service: a.Reminders})
 	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval,
 		Queues:   map[string]int{account.RequestQueue: 2, imports.Queue: cmp.Or(o.ImportWorkers, 2)},
-		Periodic: []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob()}}); err != nil {
+		Periodic: []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob(), reminder.NewPeriodicJob()}}); err != nil {
 		return nil, err
 	}
 	outbox := mail.NewOutbox(a.Jobs)
 	a.Payments.Outbox = outbox
+	a.Reminders.Outbox = outbox
 
 	a.Accounts = &account.Service{
 		DB:     d,

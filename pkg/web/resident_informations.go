@@ -17,13 +17,19 @@ type informationsData struct {
 	Paperless   bool
 	PaperlessAt time.Time
 	Confirm     bool
+	// The emails the resident may choose to receive.
+	Alerts, Reminders emailList
+	DaysBefore        int
 }
 
 // informations is "Mes informations". ?papier=confirmer shows the manual's
 // confirmation before the paperless request (works without JavaScript).
 func (s *Server) informations(c *gin.Context) {
+	t := tenant.FromContext(c.Request.Context())
 	a := residentOf(c).Account
-	d := informationsData{Email: a.Email, Paperless: a.Paperless, Confirm: c.Query("papier") == "confirmer" && !a.Paperless}
+	d := informationsData{Email: a.Email, Paperless: a.Paperless, Confirm: c.Query("papier") == "confirmer" && !a.Paperless,
+		DaysBefore: t.RemindersDaysBefore}
+	d.Alerts, d.Reminders = emailLists(t, a)
 	if a.PaperlessAt != nil {
 		d.PaperlessAt = *a.PaperlessAt
 	}
