@@ -79,17 +79,23 @@ func TestKeyboardOnlyJourney(t *testing.T) {
 	p.TabTo("Payer la facture")
 	p.Press(browsertest.Enter)
 	p.MustSee("Nombre de factures 1", "Montant à régler 243,11 €")
+	// A second invoice: the page opens on what the selection became.
+	p.TabTo("Sélectionner la facture 2017-020-002101")
+	p.Press(browsertest.Enter)
+	p.MustHaveFocusOn("Facture 2017-020-002101 sélectionnée. Nombre de factures 2, montant à régler 299,51 €.")
 	p.TabTo("Payer la facture")
 	p.Press(browsertest.Enter)
-	p.MustSee("Informations pour le paiement TIPI")
+	p.MustSee("Informations pour le paiement TIPI", "Montant du règlement : 299,51 €")
 	p.TabTo("Payer la facture sur le portail TIPI")
 	p.Press(browsertest.Enter)
-	p.MustSee("Bienvenue sur la solution de paiement de la DGFIP", "243,11 €")
+	p.MustSee("Bienvenue sur la solution de paiement de la DGFIP", "299,51 €")
 	p.TabTo("Payer par carte bancaire")
 	p.Press(browsertest.Enter)
-	p.MustHaveFocusOn("Votre paiement de 243,11 € a été accepté")
-	if s := invoiceStatus(t, e, "2017-020-002059"); s != "paid" {
-		t.Fatalf("invoice status after the payment: %s", s)
+	p.MustHaveFocusOn("Votre paiement de 299,51 € a été accepté")
+	for _, n := range []string{"2017-020-002059", "2017-020-002101"} {
+		if s := invoiceStatus(t, e, n); s != "paid" {
+			t.Fatalf("%s after the payment: %s", n, s)
+		}
 	}
 
 	p.ShiftTabTo("Contact")

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"time"
 	_ "time/tzdata" // Europe/Paris even where the system has no zone files
@@ -245,21 +246,36 @@ func (s *Service) remind(ctx context.Context, tx *sqlx.Tx, t *tenant.Tenant, acc
 	return r, nil
 }
 
-// email is the reminder of invs (by due date) to account a.
+// maxListed bounds the invoices an email lists; it counts the others.
+const maxListed = 20
+
+// email is the reminder of invs (by due date) to account a: each invoice
+// with a link to pay it, and a link to pay them all at once when the
+// commune allows it.
 func (s *Service) email(t *tenant.Tenant, a recipient, invs []payment.Offer) mail.Email {
-	list := make([]map[string]any, len(invs))
+	list := make([]map[string]any, 0, min(len(invs), maxListed))
+	all := url.Values{}
 	last := invs[0].DueOn
-	for i, o := range invs {
-		list[i] = map[string]any{
+	for _, o := range invs {
+		id := strconv.FormatInt(o.ID, 10)
+		all.Add("facture", id)
+		if o.DueOn.After(last) {
+			last = o.DueOn
+		}
+		if len(list) == maxListed {
+			continue
+		}
+		list = append(list, map[string]any{
 			"Number":  o.Number,
 			"Object":  o.Object,
 			"Amount":  invoice.FormatAmount(o.AmountCents),
 			"DueOn":   o.DueOn.Format("02/01/2006"),
-			"PayLink": s.Links(t, "/paiement?facture="+strconv.FormatInt(o.ID, 10)),
-		}
-		if o.DueOn.After(last) {
-			last = o.DueOn
-		}
+			"PayLink": s.Links(t, "/paiement?facture="+id),
+		})
+	}
+	payAll := ""
+	if len(invs) > 1 && len(invs) <= payment.BatchLimit(t) {
+		payAll = s.Links(t, "/paiement?"+all.Encode())
 	}
 	return mail.Email{
 		TenantID: t.ID,
@@ -270,6 +286,8 @@ func (s *Service) email(t *tenant.Tenant, a recipient, invs []payment.Offer) mai
 			"AccountID":   a.ID, // the unsubscribe link is added when sending
 			"Count":       len(invs),
 			"Invoices":    list,
+			"More":        len(invs) - len(list),
+			"PayAllLink":  payAll,
 			"PortalLink":  s.Links(t, "/factures"),
 		},
 		// Pointless once the last due date has passed.

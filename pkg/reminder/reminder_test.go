@@ -322,12 +322,38 @@ func TestRemindersRaceOnTwoInstances(t *testing.T) {
 		t.Errorf("invoices per email: %v; want both of each resident's in one", invoicesPerEmail)
 	}
 	m := e.WaitMail("resident042@demo.fr", "Rappel : 2 factures arrivent à échéance")
-	if !strings.Contains(m.Text, "RACE-042-A") || !strings.Contains(m.Text, "RACE-042-B") {
+	if !strings.Contains(m.Text, "RACE-042-A") || !strings.Contains(m.Text, "RACE-042-B") ||
+		!strings.Contains(m.Text, "Payer ces factures en une seule fois : "+e.URL("sistec.localhost", "/paiement?facture=")) {
 		t.Errorf("email of resident 42:\n%s", m.Text)
 	}
 	// And once more, all at once: nothing left.
 	if r := run(t, e); r.Emails != 0 {
 		t.Fatalf("a run after the race sent %d emails", r.Emails)
+	}
+}
+
+// TestLongReminderListsTwentyInvoices: 23 invoices due at once make one
+// email listing the first 20 by due date and counting the others, all 23
+// reminded.
+func TestLongReminderListsTwentyInvoices(t *testing.T) {
+	e, clk, sistec := portal(t)
+	activate(t, e, "demo@demo.fr")
+	var lines []string
+	for i := range 23 {
+		lines = append(lines, fmt.Sprintf("LONG-%02d;SISTEC560;Repas;01/10/2017;%02d/10/2017;5,00;non réglée;non;non", i, 20+i%5))
+	}
+	importInvoices(t, e, sistec, lines...)
+	clk.set("20/10/2017")
+	if r := run(t, e); r.Emails != 1 || r.Invoices != 23 {
+		t.Fatalf("%+v, want one email for 23 invoices", r)
+	}
+	m := e.WaitMail("demo@demo.fr", "Rappel : 23 factures arrivent à échéance")
+	if n := strings.Count(m.Text, "Payer en ligne :"); n != 20 || !strings.Contains(m.Text, "- et 3 autres, dans « Mes factures »") ||
+		strings.Contains(m.Text, "en une seule fois") { // above sistec's ten per payment
+		t.Errorf("%d invoices listed:\n%s", n, m.Text)
+	}
+	if n := len(reminded(t, e)); n != 23 {
+		t.Errorf("%d reminded, want 23", n)
 	}
 }
 
