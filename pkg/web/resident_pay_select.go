@@ -80,7 +80,7 @@ func (s *Server) paySelect(c *gin.Context) {
 	if id, err := strconv.ParseInt(c.Query("basculer"), 10, 64); err == nil && id > 0 {
 		switch {
 		case slices.Contains(selected, id):
-			selected = slices.DeleteFunc(selected, func(s int64) bool { return s == id })
+			selected = slices.DeleteFunc(selected, func(x int64) bool { return x == id })
 			toggled = &toggle{ID: id}
 		case len(selected) >= 1 && !t.BatchAllowed:
 			flashes = append(flashes, view.Flash{Kind: "error", Text: payment.ReasonBatchNotAllowed})
@@ -103,15 +103,14 @@ type toggle struct {
 // message confirms the toggle with the selection's new count and total:
 // the page opens on it, so that a screen reader says what the click did.
 func (tg toggle) message(number string, d paySelectData) view.Flash {
-	what := "Facture retirée de la sélection"
-	if tg.Selected {
-		what = "Facture sélectionnée"
-	}
+	what := "Facture"
 	if number != "" {
-		what = "Facture " + number + " retirée de la sélection"
-		if tg.Selected {
-			what = "Facture " + number + " sélectionnée"
-		}
+		what += " " + number
+	}
+	if tg.Selected {
+		what += " sélectionnée"
+	} else {
+		what += " retirée de la sélection"
 	}
 	return view.Flash{Kind: "info", Text: fmt.Sprintf("%s. Nombre de factures %d, montant à régler %s.", what, d.Count, invoice.FormatAmount(d.Total))}
 }
