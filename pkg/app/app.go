@@ -37,6 +37,9 @@ type Options struct {
 	JobPollInterval time.Duration // default: River's (1 s)
 	Now             func() time.Time
 	ImportWorkers   int // import jobs at once in this instance (default 2)
+	// NoPeriodicJobs schedules no periodic job (reconciliation, purge,
+	// reminders): for tests that count the statements a page runs.
+	NoPeriodicJobs bool
 }
 
 // App is the whole portal.
@@ -92,9 +95,13 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	river.AddWorker(workers, importer)
 	a.Reminders = &reminder.Service{DB: d, Tenants: a.Tenants, Links: links, Now: o.Now, Log: log}
 	river.AddWorker(workers, &reminder.Worker{Service: a.Reminders})
+	periodic := []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob(), reminder.NewPeriodicJob(o.Now)}
+	if o.NoPeriodicJobs {
+		periodic = nil
+	}
 	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval,
 		Queues:   map[string]int{account.RequestQueue: 2, imports.Queue: cmp.Or(o.ImportWorkers, 2)},
-		Periodic: []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob(), reminder.NewPeriodicJob()}}); err != nil {
+		Periodic: periodic}); err != nil {
 		return nil, err
 	}
 	outbox := mail.NewOutbox(a.Jobs)

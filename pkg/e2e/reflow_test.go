@@ -76,7 +76,7 @@ func TestEveryResidentPageReflows(t *testing.T) {
 	}
 	pendingRef := refdetOf(t, e, ids["2017-020-002187"])
 	// Declared paid by other means.
-	if _, err := e.App.DB.Exec(`UPDATE invoices SET declared_paid_at = now() WHERE number = $1`, pagedNumber[:9]+"000001"); err != nil {
+	if _, err := e.App.DB.Exec(`UPDATE invoices SET declared_paid_at = now() WHERE number = $1`, fmt.Sprintf(pagedNumber, 1)); err != nil {
 		t.Fatal(err)
 	}
 	unsubscribe := ""
@@ -114,10 +114,10 @@ func TestEveryResidentPageReflows(t *testing.T) {
 		{"invoice, below the minimum", fmt.Sprintf("/factures/%d", ids["2017-020-002360"]), []string{"inférieur à 1,00 €"}},
 		{"invoice, payment in progress", fmt.Sprintf("/factures/%d", ids["2017-020-002187"]), []string{payment.ReasonPending}},
 		{"invoice, retry delay", fmt.Sprintf("/factures/%d", ids["2017-020-002101"]), []string{"Vous pourrez effectuer une nouvelle tentative"}},
-		{"invoice, declared paid", fmt.Sprintf("/factures/%d", ids[pagedNumber[:9]+"000001"]), []string{"Marquer la facture comme non réglée"}},
-		{"selection", fmt.Sprintf("/paiement?facture=%d&facture=%d", ids[longNumber], ids[pagedNumber[:9]+"000002"]), []string{"Nombre de factures 2"}},
+		{"invoice, declared paid", fmt.Sprintf("/factures/%d", ids[fmt.Sprintf(pagedNumber, 1)]), []string{"Marquer la facture comme non réglée"}},
+		{"selection", fmt.Sprintf("/paiement?facture=%d&facture=%d", ids[longNumber], ids[fmt.Sprintf(pagedNumber, 2)]), []string{"Nombre de factures 2"}},
 		{"selection page 2", fmt.Sprintf("/paiement?facture=%d&page=2", ids[longNumber]), []string{"Page 2 sur 2"}},
-		{"TIPI information", fmt.Sprintf("/paiement/informations?facture=%d&facture=%d", ids[longNumber], ids[pagedNumber[:9]+"000002"]), []string{"Informations pour le paiement TIPI", longNumber}},
+		{"TIPI information", fmt.Sprintf("/paiement/informations?facture=%d&facture=%d", ids[longNumber], ids[fmt.Sprintf(pagedNumber, 2)]), []string{"Informations pour le paiement TIPI", longNumber}},
 		{"result, paid", "/paiement/retour-classique?refdet=" + paidRef, []string{"a été accepté"}},
 		{"result, refused", "/paiement/retour-classique?refdet=" + refusedRef, []string{"aucun montant n'a été prélevé"}},
 		{"result, pending", "/paiement/retour-classique?refdet=" + pendingRef, []string{"en cours de traitement"}},

@@ -8,8 +8,19 @@ import (
 )
 
 // SendHour is when, in Paris, the daily run sends the reminders: in the
-// morning, not at midnight when the window moves.
-const SendHour = 8
+// morning, not at midnight when the window moves. A run missed then (no
+// instance up) is made when an instance starts, until LastHour.
+const (
+	SendHour = 8
+	LastHour = 20
+)
+
+// InSendingHours tells whether t is between SendHour and LastHour in
+// Paris: residents are not emailed at night.
+func InSendingHours(t time.Time) bool {
+	h := t.In(paris).Hour()
+	return h >= SendHour && h < LastHour
+}
 
 // Args is the River job running Run.
 type Args struct{}
@@ -40,11 +51,21 @@ func (w *Worker) Work(ctx context.Context, _ *river.Job[Args]) error {
 func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return 30 * time.Minute }
 
 // NewPeriodicJob schedules Args every day at SendHour, Paris time, and once
-// when an instance becomes River's leader: a day on which no instance ran
-// is caught up at once. Register Worker with river.AddWorker as well.
-func NewPeriodicJob() *river.PeriodicJob {
+// when an instance becomes River's leader in sending hours: a run missed
+// while no instance was up is caught up then (a rerun sends nothing
+// twice). now is the portal's clock (nil: the system's). Register Worker
+// with river.AddWorker as well.
+func NewPeriodicJob(now func() time.Time) *river.PeriodicJob {
+	if now == nil {
+		now = time.Now
+	}
 	return river.NewPeriodicJob(Daily(SendHour),
-		func() (river.JobArgs, *river.InsertOpts) { return Args{}, nil },
+		func() (river.JobArgs, *river.InsertOpts) {
+			if !InSendingHours(now()) {
+				return nil, nil // a start at night: the 08:00 run will do
+			}
+			return Args{}, nil
+		},
 		&river.PeriodicJobOpts{ID: "due_reminders", RunOnStart: true})
 }
 

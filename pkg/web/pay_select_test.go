@@ -36,7 +36,9 @@ type bigResident struct {
 func newBigResident(t *testing.T) *bigResident {
 	t.Helper()
 	d, counter := dbtest.NewCounted(t)
-	e := apptest.Start(t, apptest.Options{Demo: true, DB: d})
+	// No scheduled job (reconciliation, reminders at start) beside the
+	// requests whose statements are counted.
+	e := apptest.Start(t, apptest.Options{Demo: true, DB: d, NoPeriodicJobs: true})
 	b := &bigResident{e: e, counter: counter}
 	if err := d.Get(&b.tenant, `SELECT id FROM tenants WHERE slug = 'sistec'`); err != nil {
 		t.Fatal(err)
