@@ -31,3 +31,13 @@ func (s *Service) SetAlerts(ctx context.Context, tenantID, accountID int64, on b
 	}
 	return nil
 }
+
+// SetDueReminders turns reminders before the due date on or off for an
+// account.
+func (s *Service) SetDueReminders(ctx context.Context, tenantID, accountID int64, on bool) error {
+	if _, err := s.DB.ExecContext(ctx, `UPDATE accounts SET due_reminders = $3, updated_at = now()
+		WHERE tenant_id = $1 AND id = $2`, tenantID, accountID, on); err != nil {
+		return fmt.Errorf("account: reminders: %w", err)
+	}
+	return nil
+}

@@ -28,6 +28,7 @@ import (
 	"portail/pkg/payfip"
 	"portail/pkg/payment"
 	"portail/pkg/rbac"
+	"portail/pkg/reminder"
 	"portail/pkg/staff"
 	"portail/pkg/tenant"
 	"portail/pkg/web"
@@ -39,6 +40,9 @@ type Options struct {
 	JobPollInterval time.Duration // default: River's (1 s)
 	Now             func() time.Time
 	ImportWorkers   int // import jobs at once in this instance (default 2)
+	// NoPeriodicJobs schedules no periodic job (reconciliation, purge,
+	// reminders): for tests that count the statements a page runs.
+	NoPeriodicJobs bool
 }
 
 // App is the whole portal.
@@ -57,8 +61,10 @@ type App struct {
 	// StaffSessions are the commune staff's sessions (/admin).
 	StaffSessions *staff.Sessions
 	Policy        *rbac.Policy
-	Jobs          *jobs.Client
-	Web           *web.Server
+	// Reminders sends the reminders before the due date (a daily job).
+	Reminders *reminder.Service
+	Jobs      *jobs.Client
+	Web       *web.Server
 }
 
 // New builds the portal on an open, migrated database.
@@ -79,6 +85,7 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		Renderer: mail.NewRenderer(templates.FS),
 		Sender:   mail.NewSender(cfg.SMTP),
 		Logger:   log,
+		Now:      o.Now,
 		Decorate: decorateEmail(d, links),
 	})
 	a.Payments = &payment.Service{
@@ -96,13 +103,20 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	river.AddWorker(workers, addressRequests)
 	importer := &imports.Worker{}
 	river.AddWorker(workers, importer)
+	a.Reminders = &reminder.Service{DB: d, Tenants: a.Tenants, Links: links, Now: o.Now, Log: log}
+	river.AddWorker(workers, &reminder.Worker{Service: a.Reminders})
+	periodic := []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob(), reminder.NewPeriodicJob(o.Now)}
+	if o.NoPeriodicJobs {
+		periodic = nil
+	}
 	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval,
 		Queues:   map[string]int{account.RequestQueue: 2, imports.Queue: cmp.Or(o.ImportWorkers, 2)},
-		Periodic: []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob()}}); err != nil {
+		Periodic: periodic}); err != nil {
 		return nil, err
 	}
 	outbox := mail.NewOutbox(a.Jobs)
 	a.Payments.Outbox = outbox
+	a.Reminders.Outbox = outbox
 
 	// One hasher, one semaphore: residents and staff share the bound on
 	// concurrent argon2 computations.

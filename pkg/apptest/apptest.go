@@ -52,6 +52,9 @@ type Options struct {
 	// DB is the fresh database to run on (e.g. dbtest.NewCounted's, to
 	// count a page's queries); nil: dbtest.New.
 	DB *sqlx.DB
+	// NoPeriodicJobs runs no periodic job (reconciliation, purge,
+	// reminders) beside the test: for tests that count a page's statements.
+	NoPeriodicJobs bool
 	// Log receives the portal's log (text format, debug level) when set,
 	// for tests of what is logged; PORTAIL_TEST_LOG=1 shows it on stderr.
 	Log io.Writer
@@ -132,7 +135,7 @@ func Start(t testing.TB, o Options) *Env {
 	case os.Getenv("PORTAIL_TEST_LOG") != "":
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	a, err := app.New(ctx, cfg, d, log, app.Options{JobPollInterval: 50 * time.Millisecond, Now: o.Now})
+	a, err := app.New(ctx, cfg, d, log, app.Options{JobPollInterval: 50 * time.Millisecond, Now: o.Now, NoPeriodicJobs: o.NoPeriodicJobs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ SELECT tenant_id AS t, account_id AS a, h, id_op AS op, payment_id AS p FROM ben
 	FROM sessions s JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id
 	WHERE s.tenant_id = :t AND s.id_hash = :h;
 SELECT tenant_id, id, external_ref, display_name, email, status, paperless,
-	paperless_at, invoice_alerts, password_changed_at, created_at, updated_at FROM accounts
+	paperless_at, invoice_alerts, due_reminders, password_changed_at, created_at, updated_at FROM accounts
 	WHERE tenant_id = :t AND id = :a;
 `
 	invoiceColumns = `tenant_id, id, account_id, number, object, issued_on, due_on, amount_cents,

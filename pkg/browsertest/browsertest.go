@@ -269,7 +269,8 @@ type Page struct {
 	ctx       context.Context
 	browserID cdp.BrowserContextID
 	nav       *navTracker
-	checked   map[string]bool // URL+content already checked by axe
+	checked   map[string]bool // URL+content+width already checked by axe
+	viewport  Viewport        // set by SetViewport; zero: the window's
 }
 
 // NewPage opens a tab in a new browser context of b; it closes with the test.
@@ -740,7 +741,8 @@ func (p *Page) AxeViolations() []Violation {
 // the test on serious or critical violations and logs the others.
 func (p *Page) checkAccessibility() {
 	p.t.Helper()
-	key := evalJS[string](p, "fingerprint the page", `document.location.href + "\n" + document.documentElement.outerHTML`)
+	// The width is part of the page: a layout may break at one width only.
+	key := evalJS[string](p, "fingerprint the page", `document.location.href + "\n" + innerWidth + "\n" + document.documentElement.outerHTML`)
 	sum := sha256.Sum256([]byte(key))
 	id := hex.EncodeToString(sum[:])
 	if p.checked[id] {
@@ -1200,6 +1202,12 @@ const pageHelpers = `(() => {
 			s.navigate = null;
 			s.submit = null;
 			return pt;
+		},
+		arm() {
+			const s = probe();
+			s.navigate = null;
+			s.submit = null;
+			return true;
 		},
 		navigating() {
 			if (announced()) return true;

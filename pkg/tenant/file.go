@@ -76,6 +76,10 @@ type File struct {
 		Paperless     *bool `yaml:"paperless"`
 		InvoiceAlerts *bool `yaml:"invoice_alerts"`
 	} `yaml:"features"`
+	Reminders struct {
+		Enabled    bool `yaml:"enabled"`
+		DaysBefore int  `yaml:"days_before"`
+	} `yaml:"reminders"`
 
 	// Loaded from the folder, not from YAML.
 	dir       string
@@ -191,7 +195,14 @@ func (f *File) setDefaults() {
 	if f.Accounts.PasswordMinLength == 0 {
 		f.Accounts.PasswordMinLength = 8
 	}
+	if f.Reminders.DaysBefore == 0 {
+		f.Reminders.DaysBefore = DefaultReminderDaysBefore
+	}
 }
+
+// DefaultReminderDaysBefore is how many days before the due date reminders
+// go out when reminders.days_before is not set.
+const DefaultReminderDaysBefore = 5
 
 func (f *File) validate(path string) error {
 	var errs []error
@@ -293,6 +304,9 @@ func (f *File) validate(path string) error {
 	}
 	if f.Accounts.PasswordMinLength < 8 || f.Accounts.PasswordMinLength > 64 {
 		bad("accounts.password_min_length", "must be between 8 (platform floor) and 64, got %d", f.Accounts.PasswordMinLength)
+	}
+	if f.Reminders.DaysBefore < 1 || f.Reminders.DaysBefore > 60 {
+		bad("reminders.days_before", "must be between 1 and 60 days, got %d", f.Reminders.DaysBefore)
 	}
 	return errors.Join(errs...)
 }

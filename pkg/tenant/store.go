@@ -42,7 +42,8 @@ const selectTenant = `SELECT id, slug, name, service_label, status, primary_host
 	welcome_text, important_notice, payfip_numcli, payfip_mode, payfip_saisie, payfip_min_cents,
 	payfip_max_cents, payfip_retry_minutes, batch_allowed, batch_max, activation_messages,
 	password_min_length, paperless_enabled, invoice_alerts, payments_suspended, updated_at,
-	payfip_classic_url, payfip_ws_payment_url, payfip_soap_url, payfip_callback_networks
+	payfip_classic_url, payfip_ws_payment_url, payfip_soap_url, payfip_callback_networks,
+	reminders_enabled, reminders_days_before
 	FROM tenants`
 
 // ByHost resolves a normalised host name to its tenant (ErrNotFound if none).
@@ -165,8 +166,9 @@ func applyOne(ctx context.Context, tx *sqlx.Tx, f *File) (ApplyResult, error) {
 			welcome_text, important_notice, payfip_numcli, payfip_mode, payfip_saisie, payfip_min_cents,
 			payfip_max_cents, payfip_retry_minutes, batch_allowed, batch_max, activation_messages,
 			password_min_length, paperless_enabled, invoice_alerts, payments_suspended,
-			payfip_classic_url, payfip_ws_payment_url, payfip_soap_url, payfip_callback_networks)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32)
+			payfip_classic_url, payfip_ws_payment_url, payfip_soap_url, payfip_callback_networks,
+			reminders_enabled, reminders_days_before)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34)
 		ON CONFLICT (slug) DO UPDATE SET
 			name = EXCLUDED.name, service_label = EXCLUDED.service_label, status = EXCLUDED.status,
 			primary_host = EXCLUDED.primary_host, logo = EXCLUDED.logo, logo_type = EXCLUDED.logo_type,
@@ -183,6 +185,7 @@ func applyOne(ctx context.Context, tx *sqlx.Tx, f *File) (ApplyResult, error) {
 			payments_suspended = EXCLUDED.payments_suspended, payfip_classic_url = EXCLUDED.payfip_classic_url,
 			payfip_ws_payment_url = EXCLUDED.payfip_ws_payment_url, payfip_soap_url = EXCLUDED.payfip_soap_url,
 			payfip_callback_networks = EXCLUDED.payfip_callback_networks,
+			reminders_enabled = EXCLUDED.reminders_enabled, reminders_days_before = EXCLUDED.reminders_days_before,
 			updated_at = now()
 		WHERE (tenants.name, tenants.service_label, tenants.status, tenants.primary_host, tenants.logo, tenants.logo_type,
 			tenants.color_primary, tenants.color_accent, tenants.template_overrides, tenants.contact_phone,
@@ -191,7 +194,8 @@ func applyOne(ctx context.Context, tx *sqlx.Tx, f *File) (ApplyResult, error) {
 			tenants.payfip_max_cents, tenants.payfip_retry_minutes, tenants.batch_allowed, tenants.batch_max,
 			tenants.activation_messages, tenants.password_min_length, tenants.paperless_enabled,
 			tenants.invoice_alerts, tenants.payments_suspended, tenants.payfip_classic_url,
-			tenants.payfip_ws_payment_url, tenants.payfip_soap_url, tenants.payfip_callback_networks)
+			tenants.payfip_ws_payment_url, tenants.payfip_soap_url, tenants.payfip_callback_networks,
+			tenants.reminders_enabled, tenants.reminders_days_before)
 		IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.service_label, EXCLUDED.status, EXCLUDED.primary_host, EXCLUDED.logo,
 			EXCLUDED.logo_type, EXCLUDED.color_primary, EXCLUDED.color_accent, EXCLUDED.template_overrides,
 			EXCLUDED.contact_phone, EXCLUDED.contact_hours, EXCLUDED.contact_email, EXCLUDED.welcome_text,
@@ -200,7 +204,8 @@ func applyOne(ctx context.Context, tx *sqlx.Tx, f *File) (ApplyResult, error) {
 			EXCLUDED.batch_allowed, EXCLUDED.batch_max, EXCLUDED.activation_messages,
 			EXCLUDED.password_min_length, EXCLUDED.paperless_enabled, EXCLUDED.invoice_alerts,
 			EXCLUDED.payments_suspended, EXCLUDED.payfip_classic_url, EXCLUDED.payfip_ws_payment_url,
-			EXCLUDED.payfip_soap_url, EXCLUDED.payfip_callback_networks)
+			EXCLUDED.payfip_soap_url, EXCLUDED.payfip_callback_networks,
+			EXCLUDED.reminders_enabled, EXCLUDED.reminders_days_before)
 		RETURNING id, (xmax = 0)`,
 		f.Slug, f.Name, f.ServiceLabel, f.Status, f.Hosts.Primary, f.logo, f.logoType,
 		f.Branding.Colors.Primary, f.Branding.Colors.Accent, string(overrides), f.Contact.Phone, f.Contact.Hours,
@@ -210,6 +215,7 @@ func applyOne(ctx context.Context, tx *sqlx.Tx, f *File) (ApplyResult, error) {
 		boolOr(f.Features.InvoiceAlerts, true), f.Payments.Suspended,
 		f.PayFiP.Endpoints.ClassicURL, f.PayFiP.Endpoints.WSPaymentURL, f.PayFiP.Endpoints.SOAPURL,
 		pq.Array(f.callbackNetworks()),
+		f.Reminders.Enabled, f.Reminders.DaysBefore,
 	).Scan(&id, &inserted)
 	switch {
 	case errors.Is(err, sql.ErrNoRows): // unchanged row: nothing returned

@@ -56,6 +56,10 @@ type Tenant struct {
 	InvoiceAlerts      bool   `db:"invoice_alerts"`
 	PaymentsSuspended  bool   `db:"payments_suspended"`
 
+	// Reminders before the due date: on or off, and how many days before.
+	RemindersEnabled    bool `db:"reminders_enabled"`
+	RemindersDaysBefore int  `db:"reminders_days_before"`
+
 	UpdatedAt time.Time `db:"updated_at"`
 }
 

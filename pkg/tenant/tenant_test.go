@@ -59,6 +59,9 @@ func TestCheckNamesFileAndField(t *testing.T) {
 		{"batch max without batch", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200") + "payments:\n  batch_max: 3\n", "payments.batch_max"},
 		{"weak password floor", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200") + "accounts:\n  password_min_length: 5\n", "accounts.password_min_length"},
 		{"not yaml", "slug: [", "tenant.yaml"},
+		{"reminders too early", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200") + "reminders:\n  enabled: true\n  days_before: 90\n", "reminders.days_before"},
+		{"reminders after the due date", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200") + "reminders:\n  days_before: -1\n", "reminders.days_before"},
+		{"reminders not a switch", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200") + "reminders:\n  enabled: souvent\n", "reminders"},
 		{"bad callback network", fmt.Sprintf(goodYAML, "a", "a.localhost", "004200") +
 			"  endpoints:\n    classic_url: https://qualif.example/tpa/paiement.web\n    callback_networks: [\"192.0.2.0/24\", \"payfip.gouv.fr\"]\n",
 			"payfip.endpoints.callback_networks[1]"},
@@ -77,6 +80,48 @@ func TestCheckNamesFileAndField(t *testing.T) {
 				t.Fatalf("error %q does not name the file %s and the field %s", err, p, tc.field)
 			}
 		})
+	}
+}
+
+// TestReminderSettingsApplied: reminders are off unless a commune turns
+// them on, five days before the due date unless it says otherwise, and a
+// change reaches the row.
+func TestReminderSettingsApplied(t *testing.T) {
+	d := dbtest.New(t)
+	ctx := context.Background()
+	store := tenant.NewStore(d)
+	dir := t.TempDir()
+	writeTenant(t, dir, "a", fmt.Sprintf(goodYAML, "a", "a.localhost", "000001"))
+	writeTenant(t, dir, "b", fmt.Sprintf(goodYAML, "b", "b.localhost", "000002")+"reminders:\n  enabled: true\n")
+	apply := func() {
+		t.Helper()
+		files, err := tenant.LoadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Apply(ctx, files); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settings := func(slug string) (bool, int) {
+		t.Helper()
+		tn, err := store.BySlug(ctx, slug)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tn.RemindersEnabled, tn.RemindersDaysBefore
+	}
+	apply()
+	if on, days := settings("a"); on || days != 5 {
+		t.Errorf("no reminders section: enabled %v, %d days; want off, 5", on, days)
+	}
+	if on, days := settings("b"); !on || days != 5 {
+		t.Errorf("enabled without days: enabled %v, %d days; want on, 5", on, days)
+	}
+	writeTenant(t, dir, "b", fmt.Sprintf(goodYAML, "b", "b.localhost", "000002")+"reminders:\n  enabled: true\n  days_before: 10\n")
+	apply()
+	if on, days := settings("b"); !on || days != 10 {
+		t.Errorf("after a change: enabled %v, %d days; want on, 10", on, days)
 	}
 }
 

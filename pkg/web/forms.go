@@ -87,6 +87,14 @@ func storableRequest(c *gin.Context) bool {
 	return true
 }
 
+// fieldList is the fields an error is about: field alone, or none.
+func fieldList(field string) []string {
+	if field == "" {
+		return nil
+	}
+	return []string{field}
+}
+
 func (s *Server) refuseForm(c *gin.Context, status int, msg string) {
 	s.render(c, status, "errors/error.html", view.Page{Title: "Erreur",
 		Data: map[string]string{"Title": "Formulaire refusé", "Message": msg}})

@@ -19,7 +19,7 @@ var (
 	toggleRe   = regexp.MustCompile(`href="(/paiement\?[^"]*basculer=([0-9]+))"`)
 	nextRe     = regexp.MustCompile(`href="([^"]+)" rel="next"`)
 	prevRe     = regexp.MustCompile(`href="([^"]+)" rel="prev"`)
-	selectedRe = regexp.MustCompile(`<tr class="selected">`)
+	selectedRe = regexp.MustCompile(`<tr [^>]*class="selected">`)
 	hiddenIDRe = regexp.MustCompile(`<input type="hidden" name="facture" value="([0-9]+)">`)
 )
 
@@ -43,7 +43,9 @@ func newBigResident(t *testing.T) *bigResident {
 func newResidentWith(t *testing.T, n int) *bigResident {
 	t.Helper()
 	d, counter := dbtest.NewCounted(t)
-	e := apptest.Start(t, apptest.Options{Demo: true, DB: d})
+	// No scheduled job (reconciliation, reminders at start) beside the
+	// requests whose statements are counted.
+	e := apptest.Start(t, apptest.Options{Demo: true, DB: d, NoPeriodicJobs: true})
 	b := &bigResident{e: e, counter: counter}
 	if err := d.Get(&b.tenant, `SELECT id FROM tenants WHERE slug = 'sistec'`); err != nil {
 		t.Fatal(err)
@@ -337,7 +339,7 @@ func TestMesPaiementsIsPaginated(t *testing.T) {
 		FROM accounts a, generate_series(1, 25) g WHERE a.email = 'demo@demo.fr'`); err != nil {
 		t.Fatal(err)
 	}
-	rows := func(body string) int { return strings.Count(body, `<td class="num">`) }
+	rows := func(body string) int { return strings.Count(body, `<td role="cell" class="num">`) }
 	_, page1 := fetch(t, c, e.URL("sistec.localhost", "/paiements"))
 	if rows(page1) != 20 || !strings.Contains(page1, "Page 1 sur 2") || !strings.Contains(page1, "10,25 €") || strings.Contains(page1, "10,05 €") {
 		t.Fatalf("page 1: %d rows, or not the most recent first", rows(page1))

@@ -31,12 +31,13 @@ func (s *Server) activate(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
 	email := c.PostForm("email")
 	outcome, err := s.Accounts.RequestActivation(c.Request.Context(), t, email)
-	flash := view.Flash{Kind: "error"}
+	// Errors are about the address typed: the field is described by them.
+	flash := view.Flash{Kind: "error", Fields: []string{"email"}}
 	switch {
 	case errors.Is(err, account.ErrInvalidEmail):
 		flash.Text = msgInvalidEmail
 	case errors.Is(err, account.ErrTooManyRequests):
-		flash.Text = msgTooManyRequests
+		flash = view.Flash{Kind: "error", Text: msgTooManyRequests}
 	case err != nil:
 		s.fail(c, err)
 		return

@@ -32,7 +32,7 @@ func (s *Server) contact(c *gin.Context) {
 		return
 	case errors.As(err, &input):
 		p := s.page(c, "contact", "Contact", contactData{Subject: subject, Body: body})
-		p.Flashes = append(p.Flashes, view.Flash{Kind: "error", Text: input.Message})
+		p.Flashes = append(p.Flashes, view.Flash{Kind: "error", Text: input.Message, Fields: []string{input.Field}})
 		s.render(c, http.StatusUnprocessableEntity, "resident/contact.html", p)
 	case errors.Is(err, account.ErrTooManyRequests):
 		p := s.page(c, "contact", "Contact", contactData{Subject: subject, Body: body})

@@ -30,14 +30,16 @@ func (s *Server) home(c *gin.Context) {
 	s.render(c, http.StatusOK, "resident/home.html", s.page(c, "accueil", title, d))
 }
 
-// closeNotice is "Fermer" on the important notice.
+// closeNotice is "Fermer" on the important notice. The welcome text that
+// replaces it takes the focus (the fragment names a focusable section), so
+// keyboard and screen reader users go on from there.
 func (s *Server) closeNotice(c *gin.Context) {
 	r := residentOf(c)
 	if err := s.Sessions.SetFlag(c.Request.Context(), r.Account.TenantID, r.SessionID, "notice_closed", "1"); err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, "/accueil")
+	c.Redirect(http.StatusSeeOther, "/accueil#bienvenue")
 }
 
 // communeLower turns "MAIRIE DE SISTEC" into "mairie de SISTEC", as the

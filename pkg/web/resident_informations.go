@@ -17,13 +17,19 @@ type informationsData struct {
 	Paperless   bool
 	PaperlessAt time.Time
 	Confirm     bool
+	// The emails the resident may choose to receive.
+	Alerts, Reminders emailList
+	DaysBefore        int
 }
 
 // informations is "Mes informations". ?papier=confirmer shows the manual's
 // confirmation before the paperless request (works without JavaScript).
 func (s *Server) informations(c *gin.Context) {
+	t := tenant.FromContext(c.Request.Context())
 	a := residentOf(c).Account
-	d := informationsData{Email: a.Email, Paperless: a.Paperless, Confirm: c.Query("papier") == "confirmer" && !a.Paperless}
+	d := informationsData{Email: a.Email, Paperless: a.Paperless, Confirm: c.Query("papier") == "confirmer" && !a.Paperless,
+		DaysBefore: t.RemindersDaysBefore}
+	d.Alerts, d.Reminders = emailLists(t, a)
 	if a.PaperlessAt != nil {
 		d.PaperlessAt = *a.PaperlessAt
 	}
@@ -63,14 +69,14 @@ func (s *Server) emailChange(c *gin.Context) {
 	r := residentOf(c)
 	email := c.PostForm("email")
 	err := s.Accounts.RequestEmailChange(c.Request.Context(), t, r.Account.ID, c.PostForm("password"), email)
-	msg := ""
+	msg, field := "", "email"
 	switch {
 	case err == nil:
 		s.flash(c, "Un message de validation a été envoyé à "+account.NormalizeEmail(email)+". Cliquez sur le lien qu'il contient pour utiliser cette nouvelle adresse.")
 		c.Redirect(http.StatusSeeOther, "/informations")
 		return
 	case errors.Is(err, account.ErrWrongPassword):
-		msg = "Le mot de passe actuel est incorrect."
+		msg, field = "Le mot de passe actuel est incorrect.", "password"
 	case errors.Is(err, account.ErrInvalidEmail):
 		msg = msgInvalidEmail
 	case errors.Is(err, account.ErrEmailTaken):
@@ -78,18 +84,18 @@ func (s *Server) emailChange(c *gin.Context) {
 	case errors.Is(err, account.ErrEmailUnchanged):
 		msg = "C'est déjà votre adresse mail actuelle."
 	case errors.Is(err, account.ErrTooManyRequests):
-		msg = msgTooManyRequests
+		msg, field = msgTooManyRequests, ""
 	default:
 		var throttled *account.ThrottledError
 		if errors.As(err, &throttled) {
-			msg = "Trop de tentatives. Veuillez réessayer dans " + frDuration(throttled.RetryAfter) + "."
+			msg, field = "Trop de tentatives. Veuillez réessayer dans "+frDuration(throttled.RetryAfter)+".", ""
 			break
 		}
 		s.fail(c, err)
 		return
 	}
 	p := s.page(c, "informations", "Changer l'adresse mail", emailChangeData{Email: email})
-	p.Flashes = append(p.Flashes, view.Flash{Kind: "error", Text: msg})
+	p.Flashes = append(p.Flashes, view.Flash{Kind: "error", Text: msg, Fields: fieldList(field)})
 	s.render(c, http.StatusUnprocessableEntity, "resident/email_change.html", p)
 }
 
@@ -143,14 +149,14 @@ func (s *Server) passwordChangePage(c *gin.Context) {
 func (s *Server) passwordChange(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
 	r := residentOf(c)
-	retry := func(msg string) {
+	retry := func(msg, field string) {
 		p := s.page(c, "informations", "Changer le mot de passe", passwordChangeData{MinLength: max(t.PasswordMinLength, 8)})
-		p.Flashes = append(p.Flashes, view.Flash{Kind: "error", Text: msg})
+		p.Flashes = append(p.Flashes, view.Flash{Kind: "error", Text: msg, Fields: fieldList(field)})
 		s.render(c, http.StatusUnprocessableEntity, "resident/password_change.html", p)
 	}
 	pw := c.PostForm("password")
 	if pw != c.PostForm("confirm") {
-		retry("Les deux mots de passe saisis sont différents.")
+		retry("Les deux mots de passe saisis sont différents.", "confirm")
 		return
 	}
 	err := s.Accounts.ChangePassword(c.Request.Context(), t, r.Account.ID, c.PostForm("current"), pw, r.SessionID)
@@ -158,13 +164,13 @@ func (s *Server) passwordChange(c *gin.Context) {
 	var throttled *account.ThrottledError
 	switch {
 	case errors.Is(err, account.ErrWrongPassword):
-		retry("Le mot de passe actuel est incorrect.")
+		retry("Le mot de passe actuel est incorrect.", "current")
 		return
 	case errors.As(err, &policy):
-		retry(policy.Message)
+		retry(policy.Message, "password")
 		return
 	case errors.As(err, &throttled):
-		retry("Trop de tentatives. Veuillez réessayer dans " + frDuration(throttled.RetryAfter) + ".")
+		retry("Trop de tentatives. Veuillez réessayer dans "+frDuration(throttled.RetryAfter)+".", "")
 		return
 	case err != nil:
 		s.fail(c, err)

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -16,15 +17,18 @@ import (
 
 type loginData struct {
 	Email string
+	// Next is the page to go to once logged in ("" : the home page).
+	Next string
 }
 
 // loginPage shows "LE PORTAIL DES FACTURES / Veuillez vous connecter".
 func (s *Server) loginPage(c *gin.Context) {
+	next := returnPath(c.Query("suite"))
 	if residentOf(c) != nil {
-		c.Redirect(http.StatusSeeOther, "/accueil")
+		c.Redirect(http.StatusSeeOther, cmp.Or(next, "/accueil"))
 		return
 	}
-	s.render(c, http.StatusOK, "resident/login.html", view.Page{Title: "Connexion", Data: loginData{}})
+	s.render(c, http.StatusOK, "resident/login.html", view.Page{Title: "Connexion", Data: loginData{Next: next}})
 }
 
 // login checks the credentials; unknown email and wrong password answer
@@ -33,6 +37,7 @@ func (s *Server) login(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
 	ctx := c.Request.Context()
 	email := c.PostForm("email")
+	next := returnPath(c.PostForm("suite"))
 	a, err := s.Accounts.Authenticate(ctx, t, email, c.PostForm("password"), c.ClientIP())
 	var throttled *account.ThrottledError
 	switch {
@@ -41,12 +46,12 @@ func (s *Server) login(c *gin.Context) {
 		c.Header("Retry-After", fmt.Sprint(secs))
 		s.render(c, http.StatusTooManyRequests, "resident/login.html", view.Page{Title: "Connexion",
 			Flashes: []view.Flash{{Kind: "error", Text: fmt.Sprintf("Trop de tentatives de connexion. Veuillez réessayer dans %s.", frDuration(throttled.RetryAfter))}},
-			Data:    loginData{Email: email}})
+			Data:    loginData{Email: email, Next: next}})
 		return
 	case errors.Is(err, account.ErrInvalidCredentials):
 		s.render(c, http.StatusUnauthorized, "resident/login.html", view.Page{Title: "Connexion",
-			Flashes: []view.Flash{{Kind: "error", Text: "Adresse mail ou mot de passe incorrect."}},
-			Data:    loginData{Email: email}})
+			Flashes: []view.Flash{{Kind: "error", Text: "Adresse mail ou mot de passe incorrect.", Fields: []string{"email", "password"}}},
+			Data:    loginData{Email: email, Next: next}})
 		return
 	case err != nil:
 		s.fail(c, err)
@@ -70,7 +75,7 @@ func (s *Server) login(c *gin.Context) {
 		}
 		s.setCookie(c, rememberCookie, v, expires)
 	}
-	c.Redirect(http.StatusSeeOther, "/accueil")
+	c.Redirect(http.StatusSeeOther, cmp.Or(next, "/accueil"))
 }
 
 // logout ends the session and forgets this browser.

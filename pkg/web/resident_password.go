@@ -23,7 +23,7 @@ func (s *Server) forgot(c *gin.Context) {
 	email := c.PostForm("email")
 	if !account.ValidEmail(account.NormalizeEmail(email)) {
 		s.render(c, http.StatusOK, "resident/forgot.html", view.Page{Title: "Mot de passe oublié",
-			Flashes: []view.Flash{{Kind: "error", Text: msgInvalidEmail}}, Data: loginData{Email: email}})
+			Flashes: []view.Flash{{Kind: "error", Text: msgInvalidEmail, Fields: []string{"email"}}}, Data: loginData{Email: email}})
 		return
 	}
 	if err := s.Accounts.RequestReset(c.Request.Context(), t, email, c.ClientIP()); err != nil {
@@ -86,19 +86,19 @@ func (s *Server) passwordSet(c *gin.Context) {
 		s.render(c, http.StatusNotFound, "resident/password_set.html", view.Page{Title: "Nouveau mot de passe", Data: d})
 		return
 	}
-	retry := func(msg string) {
+	retry := func(msg, field string) {
 		s.render(c, http.StatusUnprocessableEntity, "resident/password_set.html", view.Page{Title: "Nouveau mot de passe",
-			Flashes: []view.Flash{{Kind: "error", Text: msg}}, Data: d})
+			Flashes: []view.Flash{{Kind: "error", Text: msg, Fields: []string{field}}}, Data: d})
 	}
 	if pw != c.PostForm("confirm") {
-		retry("Les deux mots de passe saisis sont différents.")
+		retry("Les deux mots de passe saisis sont différents.", "confirm")
 		return
 	}
 	err := s.Accounts.SetPasswordWithToken(c.Request.Context(), t, c.Param("token"), p, pw)
 	var policy *account.PolicyError
 	switch {
 	case errors.As(err, &policy):
-		retry(policy.Message)
+		retry(policy.Message, "password")
 		return
 	case errors.Is(err, account.ErrTokenInvalid):
 		d.Valid = false

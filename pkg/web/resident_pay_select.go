@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"portail/pkg/invoice"
 	"portail/pkg/payment"
 	"portail/pkg/tenant"
 	"portail/pkg/web/view"
@@ -74,25 +76,50 @@ func (s *Server) paySelect(c *gin.Context) {
 	selected := selectedIDs(c.QueryArray("facture"), limit)
 	page := pageParam(c)
 	var flashes []view.Flash
-	if toggle, err := strconv.ParseInt(c.Query("basculer"), 10, 64); err == nil && toggle > 0 {
+	var toggled *toggle
+	if id, err := strconv.ParseInt(c.Query("basculer"), 10, 64); err == nil && id > 0 {
 		switch {
-		case slices.Contains(selected, toggle):
-			selected = slices.DeleteFunc(selected, func(id int64) bool { return id == toggle })
+		case slices.Contains(selected, id):
+			selected = slices.DeleteFunc(selected, func(x int64) bool { return x == id })
+			toggled = &toggle{ID: id}
 		case len(selected) >= 1 && !t.BatchAllowed:
 			flashes = append(flashes, view.Flash{Kind: "error", Text: payment.ReasonBatchNotAllowed})
 		case len(selected) >= limit:
 			flashes = append(flashes, view.Flash{Kind: "error", Text: payment.BatchMaxReason(limit)})
 		default:
-			selected = append(selected, toggle)
+			selected = append(selected, id)
+			toggled = &toggle{ID: id, Selected: true}
 		}
 	}
-	s.renderPaySelect(c, t, a.ID, selected, page, flashes, http.StatusOK)
+	s.renderPaySelect(c, t, a.ID, selected, page, flashes, http.StatusOK, toggled)
+}
+
+// toggle is a click on an invoice number of the selection page.
+type toggle struct {
+	ID       int64
+	Selected bool // added to the selection; false: removed
+}
+
+// message confirms the toggle with the selection's new count and total:
+// the page opens on it, so that a screen reader says what the click did.
+func (tg toggle) message(number string, d paySelectData) view.Flash {
+	what := "Facture"
+	if number != "" {
+		what += " " + number
+	}
+	if tg.Selected {
+		what += " sélectionnée"
+	} else {
+		what += " retirée de la sélection"
+	}
+	return view.Flash{Kind: "info", Text: fmt.Sprintf("%s. Nombre de factures %d, montant à régler %s.", what, d.Count, invoice.FormatAmount(d.Total))}
 }
 
 // renderPaySelect shows page of the selection table with selected ids: one
 // query judges the selection (invoices no longer payable leave it, saying
-// why), two give the page and its count.
-func (s *Server) renderPaySelect(c *gin.Context, t *tenant.Tenant, accountID int64, selected []int64, page int, flashes []view.Flash, status int) {
+// why), two give the page and its count. toggled, when not nil, is the
+// click that led here, confirmed first.
+func (s *Server) renderPaySelect(c *gin.Context, t *tenant.Tenant, accountID int64, selected []int64, page int, flashes []view.Flash, status int, toggled *toggle) {
 	ctx := c.Request.Context()
 	page = max(page, 1)
 	// A refused selection above the commune's maximum comes back cut to it.
@@ -138,6 +165,11 @@ func (s *Server) renderPaySelect(c *gin.Context, t *tenant.Tenant, accountID int
 	d.Pager = newPager(page, total, paySelectPerPage, func(n int) string { return selectionURL(selected, n) })
 
 	p := s.page(c, "factures", "Payer mes factures", d)
+	// A selected invoice that left the selection (no longer payable) was
+	// said above; a toggle that changed it is confirmed first.
+	if toggled != nil && (!toggled.Selected || slices.Contains(kept, toggled.ID)) {
+		p.Flashes = append(p.Flashes, toggled.message(d.number(toggled.ID), d))
+	}
 	p.Flashes = append(p.Flashes, flashes...)
 	if total == 0 {
 		text := "Aucune facture ne peut être réglée en ligne pour le moment."
@@ -147,6 +179,21 @@ func (s *Server) renderPaySelect(c *gin.Context, t *tenant.Tenant, accountID int
 		p.Flashes = append(p.Flashes, view.Flash{Kind: "info", Text: text})
 	}
 	s.render(c, status, "resident/pay_select.html", p)
+}
+
+// number is the number of invoice id if the page shows it ("" if not).
+func (d paySelectData) number(id int64) string {
+	for _, o := range d.Selected {
+		if o.ID == id {
+			return o.Number
+		}
+	}
+	for _, r := range d.Rows {
+		if r.ID == id {
+			return r.Number
+		}
+	}
+	return ""
 }
 
 // toggleURL selects or deselects id, staying on page.

@@ -43,7 +43,7 @@ func (s *Server) payInfo(c *gin.Context) {
 		s.notFound(c)
 		return
 	case errors.As(err, &refused):
-		s.renderPaySelect(c, t, a.ID, ids, 1, []view.Flash{{Kind: "error", Text: refused.Reason}}, http.StatusConflict)
+		s.renderPaySelect(c, t, a.ID, ids, 1, []view.Flash{{Kind: "error", Text: refused.Reason}}, http.StatusConflict, nil)
 		return
 	case err != nil:
 		s.fail(c, err)
@@ -73,10 +73,10 @@ func (s *Server) payStart(c *gin.Context) {
 	case errors.Is(err, payment.ErrNotFound):
 		s.notFound(c)
 	case errors.As(err, &refused):
-		s.renderPaySelect(c, t, a.ID, ids, 1, []view.Flash{{Kind: "error", Text: refused.Reason}}, http.StatusConflict)
+		s.renderPaySelect(c, t, a.ID, ids, 1, []view.Flash{{Kind: "error", Text: refused.Reason}}, http.StatusConflict, nil)
 	case errors.As(err, &unavailable):
 		s.log.Warn("payfip unavailable", "tenant", t.Slug, "error", err)
-		s.renderPaySelect(c, t, a.ID, ids, 1, []view.Flash{{Kind: "error", Text: unavailable.Message}}, http.StatusServiceUnavailable)
+		s.renderPaySelect(c, t, a.ID, ids, 1, []view.Flash{{Kind: "error", Text: unavailable.Message}}, http.StatusServiceUnavailable, nil)
 	default:
 		s.fail(c, err)
 	}

@@ -82,6 +82,7 @@ func (s *Server) routes() {
 	r.POST("/information-lue", s.closeNotice)
 	r.GET("/informations", s.informations)
 	r.POST("/informations/papier", s.setPaperless)
+	r.POST("/informations/courriels", s.setEmailChoices)
 	r.GET("/informations/adresse", s.emailChangePage)
 	r.POST("/informations/adresse", s.emailChange)
 	r.GET("/informations/mot-de-passe", s.passwordChangePage)

@@ -3,6 +3,8 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -113,10 +115,15 @@ func residentOf(c *gin.Context) *resident {
 }
 
 // requireResident guards the resident's space: anonymous visitors go to
-// the login page.
+// the login page, which brings them back to the page they asked for (a
+// link from an email, such as a reminder's link to pay an invoice).
 func requireResident(c *gin.Context) {
 	if residentOf(c) == nil {
-		c.Redirect(http.StatusSeeOther, "/")
+		to := "/"
+		if c.Request.Method == http.MethodGet && c.Request.URL.Path != "/accueil" {
+			to += "?" + url.Values{"suite": {c.Request.URL.RequestURI()}}.Encode()
+		}
+		c.Redirect(http.StatusSeeOther, to)
 		c.Abort()
 		return
 	}
@@ -144,6 +151,25 @@ func (s *Server) flash(c *gin.Context, msg string) {
 			s.log.Warn("flash not kept", "error", err)
 		}
 	}
+}
+
+// maxReturnPath bounds the page a login returns to.
+const maxReturnPath = 2048
+
+// returnPath is next if it is a path of this portal to return to after
+// logging in, "" otherwise: never another site ("//evil.example",
+// "/\\evil.example", "https://…"), which would make the login page an open
+// redirect.
+func returnPath(next string) string {
+	if next == "" || len(next) > maxReturnPath || next[0] != '/' || strings.HasPrefix(next, "//") ||
+		strings.ContainsAny(next, "\\\x00\r\n\t") {
+		return ""
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return ""
+	}
+	return next
 }
 
 // tokenPage marks pages reached from emailed links: the token must not leak

@@ -12,8 +12,9 @@ import (
 
 // The pages imitate the real ones closely enough for the manual's
 // screenshots and for browser tests (which run axe-core): lang="fr",
-// landmarks, headings, real buttons in a form, no JavaScript, and colours
-// well above the 4.5:1 contrast ratio.
+// landmarks, headings, real buttons in a form, no JavaScript, colours
+// well above the 4.5:1 contrast ratio, and a layout that reflows down to
+// 320 CSS px with 44 px tall buttons, as the portal's pages do.
 const pagesSrc = `
 {{define "head"}}<!DOCTYPE html>
 <html lang="fr">
@@ -22,8 +23,9 @@ const pagesSrc = `
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.Title}}</title>
 <style>
-body{margin:0;font-family:Marianne,Arial,Helvetica,sans-serif;color:#161616;background:#fff;line-height:1.5}
-header{display:flex;gap:2rem;align-items:center;padding:1rem 2rem;border-bottom:1px solid #ddd}
+*{box-sizing:border-box}
+body{margin:0;font-family:Marianne,Arial,Helvetica,sans-serif;color:#161616;background:#fff;line-height:1.5;overflow-wrap:break-word}
+header{display:flex;flex-wrap:wrap;gap:.5rem 2rem;align-items:center;padding:1rem 2rem;border-bottom:1px solid #ddd}
 header p{margin:0}
 .marianne{font-weight:700;text-transform:uppercase;line-height:1.1}
 .service{font-weight:700}
@@ -31,13 +33,14 @@ header p{margin:0}
 main{max-width:48rem;margin:0 auto;padding:1.5rem 2rem}
 h1{font-size:1.75rem;margin:0 0 1rem}
 h2{font-size:1.25rem;margin:1.5rem 0 .5rem}
+h1,h2,dd,li{overflow-wrap:anywhere}
 .alerte{border-left:.3rem solid #ce0500;background:#ffe9e9;padding:.75rem 1rem;margin:1rem 0}
 .alerte p{margin:0;color:#161616}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1.5rem;margin:0}
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.25rem 1.5rem;margin:0}
 dt{font-weight:700}
-dd{margin:0}
+dd{margin:0;min-width:0}
 .boutons{display:flex;flex-wrap:wrap;gap:1rem;margin-top:1rem}
-button{font:inherit;font-weight:500;padding:.5rem 1.5rem;border:1px solid #000091;background:#000091;color:#fff;cursor:pointer}
+button{font:inherit;font-weight:500;min-height:2.75rem;max-width:100%;padding:.5rem 1.5rem;border:1px solid #000091;background:#000091;color:#fff;cursor:pointer}
 button:hover{background:#1212ff;border-color:#1212ff}
 button.secondaire{background:#fff;color:#000091}
 button.secondaire:hover{background:#eeeeff}
@@ -45,6 +48,13 @@ button:focus-visible{outline:3px solid #0a76f6;outline-offset:2px}
 .annulation{margin-top:2rem;padding-top:1rem;border-top:1px solid #ddd}
 footer{margin-top:2rem;padding:1rem 2rem;background:#f6f6f6;color:#3a3a3a;font-size:.875rem}
 footer p{margin:0}
+@media (max-width:40rem){
+header,main,footer{padding-left:1rem;padding-right:1rem}
+h1{font-size:1.5rem}
+dl{grid-template-columns:minmax(0,1fr);gap:0}
+dd{margin-bottom:.5rem}
+.boutons button,.annulation button{width:100%}
+}
 </style>
 </head>
 <body>

@@ -13,6 +13,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,10 +58,49 @@ type MenuEntry struct {
 	Section string // Page.Section of its pages
 }
 
-// Flash is a one-line message shown above the content.
+// Flash is a one-line message shown above the content. The first one of a
+// page receives the focus when the page opens, so that a screen reader
+// reads the outcome of the resident's action first.
 type Flash struct {
 	Kind string // ok | error | info
 	Text string
+	// Fields are the ids of the form fields an error is about: they are
+	// marked invalid and described by it (aria-describedby).
+	Fields []string
+	ID     string // set when rendered: "message", "message-2"…
+}
+
+// HasError tells whether the page reports an error (its title says so).
+func (p Page) HasError() bool {
+	for _, f := range p.Flashes {
+		if f.Kind == "error" {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrorFor is the id of the error message about form field id, "" when
+// none: templates set aria-invalid and aria-describedby with it.
+func (p Page) ErrorFor(id string) string {
+	for _, f := range p.Flashes {
+		if f.Kind == "error" && slices.Contains(f.Fields, id) {
+			return f.ID
+		}
+	}
+	return ""
+}
+
+// withMessageIDs gives every flash its element id.
+func (p Page) withMessageIDs() Page {
+	p.Flashes = slices.Clone(p.Flashes)
+	for i := range p.Flashes {
+		p.Flashes[i].ID = "message"
+		if i > 0 {
+			p.Flashes[i].ID = fmt.Sprintf("message-%d", i+1)
+		}
+	}
+	return p
 }
 
 // Renderer parses pages lazily and caches them per tenant version and
@@ -124,7 +164,7 @@ func (r *Renderer) Render(w http.ResponseWriter, status int, page string, p Page
 		return err
 	}
 	var buf bytes.Buffer
-	if err := tmpl.ExecuteTemplate(&buf, "base", p); err != nil {
+	if err := tmpl.ExecuteTemplate(&buf, "base", p.withMessageIDs()); err != nil {
 		return fmt.Errorf("view: %s: %w", page, err)
 	}
 	h := w.Header()
