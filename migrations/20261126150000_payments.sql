@@ -1,5 +1,5 @@
 -- +goose Up
--- PayFiP payment attempts (PAYFIP.md §5). An attempt is stored, pending,
+-- PayFiP payment attempts. An attempt is stored, pending,
 -- before the browser leaves for PayFiP; it leaves 'pending' exactly once,
 -- through UPDATE … WHERE status = 'pending'.
 CREATE TABLE payments (

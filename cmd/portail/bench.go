@@ -10,7 +10,7 @@ import (
 	"portail/pkg/config"
 )
 
-// runBench is `make bench`: the non-functional targets of DESIGN.md
+// runBench is `make bench`: the portal's non-functional targets
 // measured on this machine (see pkg/bench).
 func runBench(ctx context.Context, cfg config.Config, log *slog.Logger, args []string) error {
 	o, err := bench.ParseArgs(args)

@@ -48,7 +48,7 @@ Commands:
                         the commune's staff (back office /admin)
   bench [--invoices N] [--large N] [--duration D] [--stateless=false] …
                         build, seed a private database, load the server, print
-                        the table of DESIGN.md's targets (make bench; -h for flags)
+                        the table of the portal's performance targets (make bench; -h for flags)
 `
 
 func main() {

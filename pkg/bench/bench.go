@@ -5,7 +5,7 @@
 // as logged-in residents. It prints one table: each scenario beside the
 // raw SQL ceiling (pgbench), the import beside a raw COPY, the list page's
 // cost at two data sizes, the server's peak RSS, and the two-instance
-// (stateless) checks, each against DESIGN.md's targets.
+// (stateless) checks, each against the portal's targets.
 package bench
 
 import (
@@ -50,7 +50,7 @@ type Options struct {
 	Log  *slog.Logger  // progress lines (default stderr)
 }
 
-// Targets of DESIGN.md "Non-functional targets".
+// The portal's non-functional targets.
 const (
 	targetListP99      = 20 * time.Millisecond
 	targetImportRate   = 50_000.0

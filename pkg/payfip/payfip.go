@@ -155,7 +155,7 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return "payfip: invalid " + e.Field + ": " + e.Reason }
 
-// Validate checks every rule PayFiP enforces (PAYFIP.md §2) for mode, with
+// Validate checks every rule PayFiP enforces for mode, with
 // maxMontant as the amount cap in cents (the tenant setting). A cap of 0 or
 // above MaxMontant means MaxMontant. All violations are joined; each is a
 // *FieldError.

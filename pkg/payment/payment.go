@@ -1,5 +1,5 @@
 // Package payment runs the residents' online payments through PayFiP
-// (PAYFIP.md §5): an attempt is stored, pending, with its invoices locked,
+// (the protocol of the DGFiP): an attempt is stored, pending, with its invoices locked,
 // before the browser leaves; the result (WS notification, browser return,
 // classic callback or reconciliation) moves it out of 'pending' exactly once;
 // paid invoices, the confirmation email and the audit row are written in that

@@ -16,7 +16,7 @@ import (
 const reconcileBatch = 500
 
 // Reconcile resolves, for every tenant, the attempts still pending after
-// ReconcileAfter (notifications may never arrive, PAYFIP.md §4):
+// ReconcileAfter (notifications may never arrive):
 //   - WS with an idOp: ResolveWS (the trusted answer; P5 keeps it pending
 //     until PayFiP knows, P1 expires it);
 //   - WS without idOp: creerPaiementSecurise never completed (crash between

@@ -70,7 +70,7 @@ func redactPath(p string) string {
 	return p
 }
 
-// securityHeaders sets the headers of SECURITY.md "Web" on every answer.
+// securityHeaders sets the security headers of every answer.
 func securityHeaders(formActions string, tls bool) gin.HandlerFunc {
 	csp := contentSecurityPolicy(formActions)
 	return func(c *gin.Context) {

@@ -1,4 +1,4 @@
-// Package sim is a local stand-in for PayFiP (PAYFIP.md §6): the classic
+// Package sim is a local stand-in for PayFiP: the classic
 // payment page, the SOAP service, the WS payment page with its notification,
 // a clock tests can move, the nightly purge, and a JSON control endpoint
 // under /_sim/. It is an http.Handler: the dev command serves it on its own
