@@ -226,7 +226,7 @@ func TestApplyPayerConcurrently(t *testing.T) {
 		t.Fatalf("created %d, unchanged %d", created, unchanged)
 	}
 	rep, err := f.s.ApplyPayer(f.ctx, f.t.ID, Actor{Kind: ActorAPIKey, ID: 7}, PayerLine{Ref: "RACE2", Name: "X", Email: "pas-une-adresse"})
-	if err != nil || rep.Status != StatusImported || rep.Rejected != 1 || !strings.Contains(rep.Errors[0].Reason, "Adresse mail invalide") ||
+	if err != nil || rep.Status != StatusRejected || rep.Rejected != 1 || !strings.Contains(rep.Errors[0].Reason, "Adresse mail invalide") ||
 		rep.Uploader != (Actor{Kind: ActorAPIKey, ID: 7}) {
 		t.Fatalf("bad address: %v %+v", err, rep)
 	}
