@@ -276,7 +276,9 @@ func TestBillingScreensByRoleAndCommune(t *testing.T) {
 	payer := accountIDByEmail(t, e, "sistec", "marie.durand@demo.fr")
 	active := accountIDByEmail(t, e, "sistec", "jean.martin@demo.fr")
 	inv := invoiceIDByNumber(t, e, "2017-020-002059")
-	u := func(format string, args ...any) string { return e.URL("sistec.localhost", fmt.Sprintf(format, args...)) }
+	u := func(format string, args ...any) string {
+		return e.URL("sistec.localhost", fmt.Sprintf(format, args...))
+	}
 
 	for _, path := range []string{"/admin/redevables", u("/admin/redevables/%d", payer)[len(u("")):], "/admin/factures",
 		fmt.Sprintf("/admin/factures/%d", inv), fmt.Sprintf("/admin/factures?compte=%d", payer), "/admin/dematerialisation"} {

@@ -57,15 +57,15 @@ func (s *Server) searchInvoiceList(c *gin.Context, tenantID int64, l listParams,
 
 // invoiceFilters are the filters of "Factures" as typed in the URL.
 type invoiceFilters struct {
-	Number, Payer, Status              string
+	Number, Payer, Status                string
 	IssuedFrom, IssuedTo, DueFrom, DueTo string
-	AmountMin, AmountMax               string
-	AccountID                          int64            // a payer's invoices (from their page)
-	Account                            *account.Account // that payer, when AccountID is set
+	AmountMin, AmountMax                 string
+	AccountID                            int64            // a payer's invoices (from their page)
+	Account                              *account.Account // that payer, when AccountID is set
 }
 
 type adminInvoicesData struct {
-	List invoiceList
+	List     invoiceList
 	Filters  invoiceFilters
 	Statuses []option
 	// ExportURL is the CSV export of the current search.
