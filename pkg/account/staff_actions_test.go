@@ -2,8 +2,8 @@ package account
 
 import (
 	"errors"
-	"time"
 	"testing"
+	"time"
 )
 
 // Disabling ends what the account had open (sessions, remember-me,
