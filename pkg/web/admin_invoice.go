@@ -264,6 +264,18 @@ func auditEventText(e audit.Entry) (what, reason string) {
 		return "Compte activé par le redevable", ""
 	case "activation.requested":
 		return "Email d'activation demandé", ""
+	case "password.changed":
+		return "Mot de passe changé par le redevable", ""
+	case "password.reset_requested":
+		return "Lien de nouveau mot de passe demandé", ""
+	case "password.reset":
+		return "Mot de passe réinitialisé par le redevable", ""
+	case "email_change.requested":
+		return "Changement d'adresse mail demandé", ""
+	case "email.changed":
+		return "Adresse mail changée", ""
+	case "remember.replayed":
+		return "Cookie « Se souvenir de moi » réutilisé : sessions fermées", ""
 	case "paperless.on":
 		return "Choix : ne plus recevoir les factures papier", ""
 	case "paperless.off":
