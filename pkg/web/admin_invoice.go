@@ -85,8 +85,13 @@ func (s *Server) renderInvoice(c *gin.Context, status int, id int64, d invoiceDe
 		s.fail(c, err)
 		return
 	}
-	d.Invoice, d.Pending = inv, st.Pending
-	d.Status, d.Verdict = inv.Status.Label(), payment.Judge(st, t, time.Now())
+	// The resident's verdict, on the payment service's clock.
+	verdict, err := s.Payments.Verdict(ctx, t, inv.AccountID, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	d.Invoice, d.Pending, d.Status, d.Verdict = inv, st.Pending, inv.Status.Label(), verdict
 	for _, to := range invoiceStatusOptions {
 		if payment.StatusChangeRefusal(inv.Status, inv.PaidHow, to) == "" {
 			d.Targets = append(d.Targets, option{string(to), to.Label()})
