@@ -134,6 +134,18 @@ func (s *Server) staffRoutes(e *gin.Engine) {
 	r.POST("/profil/mot-de-passe", "profile:manage", s.adminPasswordChange)
 	r.POST("/profil/second-facteur/desactiver", "profile:manage", s.adminDisableTOTP)
 	r.POST("/profil/codes-de-secours", "profile:manage", s.adminRecoveryCodes)
+	// Redevables, Factures, Dématérialisation
+	r.GET("/redevables", "payers:read", s.adminPayers)
+	r.GET("/redevables/:id", "payers:read", s.adminPayer)
+	r.POST("/redevables/:id/activation", "payers:write", s.adminPayerActivation)
+	r.POST("/redevables/:id/compte", "payers:write", s.adminPayerState)
+	r.GET("/factures", "invoices:read", s.adminInvoices)
+	r.GET("/factures/export.csv", "invoices:export", s.adminInvoicesExport)
+	r.GET("/factures/:id", "invoices:read", s.adminInvoice)
+	r.POST("/factures/:id/:change", "invoices:write", s.adminInvoiceChange)
+	r.GET("/dematerialisation", "paperless:read", s.adminPaperless)
+	r.GET("/dematerialisation/export.csv", "paperless:export", s.adminPaperlessExport)
+
 	r.GET("/journal", "audit:read", s.adminJournal)
 	r.GET("/equipe", "staff:manage", s.adminTeam)
 	r.POST("/equipe/invitations", "staff:manage", s.adminInvite)

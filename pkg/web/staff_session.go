@@ -183,6 +183,9 @@ func (s *Server) StaffRoutePermissions() map[string]string {
 // open it (the layout asks `can`). Screens add their entry here.
 var adminMenu = []view.MenuEntry{
 	{Label: "Tableau de bord", Path: "/admin", Perm: "dashboard:read", Section: "dashboard"},
+	{Label: "Redevables", Path: "/admin/redevables", Perm: "payers:read", Section: "redevables"},
+	{Label: "Factures", Path: "/admin/factures", Perm: "invoices:read", Section: "factures"},
+	{Label: "Dématérialisation", Path: "/admin/dematerialisation", Perm: "paperless:read", Section: "dematerialisation"},
 	{Label: "Équipe", Path: "/admin/equipe", Perm: "staff:manage", Section: "equipe"},
 	{Label: "Journal", Path: "/admin/journal", Perm: "audit:read", Section: "journal"},
 	{Label: "Mon profil", Path: "/admin/profil", Perm: "profile:manage", Section: "profil"},

@@ -182,7 +182,14 @@ func (r *Renderer) lookup(page string, t *tenant.Tenant, role string) (*template
 	overrides := t != nil && len(t.TemplateOverrides) > 0
 	if staffPage(page) {
 		// The commune's overrides dress the residents' portal only.
-		files, overrides = []string{"layouts/admin.html", "layouts/lists.html", page}, false
+		// Partials shared by several staff screens (admin/partials/*.html:
+		// the invoice table of "Factures" and of a payer's page…).
+		partials, err := fs.Glob(r.fsys, "admin/partials/*.html")
+		if err != nil {
+			return nil, fmt.Errorf("view: %w", err)
+		}
+		files = append([]string{"layouts/admin.html", "layouts/lists.html"}, append(partials, page)...)
+		overrides = false
 	}
 	key := page + "@" + role
 	if overrides {
