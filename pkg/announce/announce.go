@@ -106,6 +106,18 @@ type Announcement struct {
 	Skipped   int       `db:"skipped"`
 }
 
+// Chosen tells whether the recipients are chosen (Recipients is known).
+func (a Announcement) Chosen() bool { return a.Total != nil }
+
+// Recipients is how many residents the announcement goes to (0 until
+// they are chosen).
+func (a Announcement) Recipients() int {
+	if a.Total == nil {
+		return 0
+	}
+	return *a.Total
+}
+
 // Done counts the recipients whose email is settled (sent, failed, skipped).
 func (a Announcement) Done() int { return a.Sent + a.Failed + a.Skipped }
 

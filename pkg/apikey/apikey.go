@@ -46,6 +46,14 @@ type Key struct {
 	CreatedBy string `db:"created_by"`
 }
 
+// LastUsed is when the key was last used (the zero time: never).
+func (k Key) LastUsed() time.Time {
+	if k.LastUsedAt == nil {
+		return time.Time{}
+	}
+	return *k.LastUsedAt
+}
+
 // Store keeps the keys.
 type Store struct{ DB *sqlx.DB }
 
