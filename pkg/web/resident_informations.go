@@ -19,7 +19,7 @@ type informationsData struct {
 	Confirm     bool
 	// The emails the resident may choose to receive.
 	Alerts, Reminders, Announcements emailList
-	DaysBefore        int
+	DaysBefore                       int
 }
 
 // informations is "Mes informations". ?papier=confirmer shows the manual's
