@@ -184,15 +184,6 @@ func (s *Service) Search(ctx context.Context, tenantID int64, q Query) ([]Thread
 	return out, total, nil
 }
 
-// Unread counts tenantID's open threads with unread messages.
-func (s *Service) Unread(ctx context.Context, tenantID int64) (int, error) {
-	var n int
-	if err := s.DB.GetContext(ctx, &n, `SELECT count(*) FROM message_threads WHERE tenant_id = $1 AND status = 'open' AND unread > 0`, tenantID); err != nil {
-		return 0, fmt.Errorf("message: unread: %w", err)
-	}
-	return n, nil
-}
-
 // Thread returns a thread of tenantID (ErrNotFound when it has none of
 // that id).
 func (s *Service) Thread(ctx context.Context, tenantID, id int64) (*Thread, error) {
