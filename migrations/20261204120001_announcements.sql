@@ -13,7 +13,11 @@ CREATE TABLE announcements (
     created_at    timestamptz NOT NULL DEFAULT now(),
     -- Set once the recipients are chosen (by the sending job): NULL until then.
     total         integer,
-    PRIMARY KEY (tenant_id, id)
+    -- The confirmation form's key: the same form posted twice (a double
+    -- click, a resent request) sends one announcement.
+    request_key   text NOT NULL CHECK (length(request_key) BETWEEN 16 AND 64),
+    PRIMARY KEY (tenant_id, id),
+    UNIQUE (tenant_id, request_key)
 );
 
 -- One row per resident an announcement goes to: the key keeps each

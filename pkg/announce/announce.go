@@ -14,6 +14,7 @@ package announce
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -60,6 +61,8 @@ const (
 // Errors of the package.
 var (
 	ErrNotFound = errors.New("announce: not found")
+	// ErrInvalidRequestKey: the confirmation form lacks its key.
+	ErrInvalidRequestKey = errors.New("announce: invalid request key")
 )
 
 // InputError is a refused field, with its message for the staff.
@@ -165,15 +168,29 @@ func (s *Service) Recipients(ctx context.Context, tenantID int64) (int, error) {
 
 // Create records staff member staffID's announcement and starts its
 // sending (the fan-out job runs once the transaction commits), audited.
-func (s *Service) Create(ctx context.Context, tenantID, staffID int64, subject, body string) (int64, error) {
+// requestKey is the confirmation form's: posted again, it returns the
+// announcement it created, sending nothing more.
+func (s *Service) Create(ctx context.Context, tenantID, staffID int64, requestKey, subject, body string) (int64, error) {
 	subject, body, err := Clean(subject, body)
 	if err != nil {
 		return 0, err
 	}
+	if n := len(requestKey); n < 16 || n > 64 {
+		return 0, ErrInvalidRequestKey
+	}
 	var id int64
 	err = db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
-		if err := tx.GetContext(ctx, &id, `INSERT INTO announcements (tenant_id, subject, body, staff_user_id, created_at)
-			VALUES ($1, $2, $3, $4, $5) RETURNING id`, tenantID, subject, body, staffID, s.now()); err != nil {
+		err := tx.GetContext(ctx, &id, `INSERT INTO announcements (tenant_id, subject, body, staff_user_id, created_at, request_key)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, request_key) DO NOTHING RETURNING id`,
+			tenantID, subject, body, staffID, s.now(), requestKey)
+		if errors.Is(err, sql.ErrNoRows) {
+			// Sent already from this form.
+			if err := tx.GetContext(ctx, &id, `SELECT id FROM announcements WHERE tenant_id = $1 AND request_key = $2`, tenantID, requestKey); err != nil {
+				return fmt.Errorf("announce: create: %w", err)
+			}
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("announce: create: %w", err)
 		}
 		if _, err := s.Jobs.InsertTx(ctx, tx.Tx, FanOutArgs{TenantID: tenantID, AnnouncementID: id}, nil); err != nil {
@@ -187,6 +204,9 @@ func (s *Service) Create(ctx context.Context, tenantID, staffID int64, subject, 
 	}
 	return id, nil
 }
+
+// NewRequestKey is a confirmation form's key (see Create).
+func NewRequestKey() string { return rand.Text() }
 
 // ObjectAnnouncement is the audit object type of an announcement.
 const ObjectAnnouncement = "announcement"

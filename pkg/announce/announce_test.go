@@ -39,12 +39,22 @@ func TestFailedDeliveryIsRetriedThenCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := &announce.Service{DB: d, Jobs: client}
-	if _, err := svc.Create(ctx, tenantID, staffID, " ", "texte"); err == nil {
+	key := announce.NewRequestKey()
+	if _, err := svc.Create(ctx, tenantID, staffID, key, " ", "texte"); err == nil {
 		t.Fatal("an announcement without subject was accepted")
 	}
-	id, err := svc.Create(ctx, tenantID, staffID, "Objet", "Texte")
+	id, err := svc.Create(ctx, tenantID, staffID, key, "Objet", "Texte")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The same confirmation posted again sends nothing more.
+	if again, err := svc.Create(ctx, tenantID, staffID, key, "Objet", "Texte"); err != nil || again != id {
+		t.Fatalf("the same form again: %d %v, want %d", again, err, id)
+	}
+	var fanOuts int
+	d.Get(&fanOuts, `SELECT count(*) FROM river_job WHERE kind = 'announcement_fan_out'`)
+	if fanOuts != 1 {
+		t.Fatalf("%d fan-out jobs for one announcement", fanOuts)
 	}
 	if err := svc.FanOut(ctx, tenantID, id); err != nil {
 		t.Fatal(err)

@@ -44,9 +44,12 @@ func (s *Server) adminAnnouncements(c *gin.Context) {
 
 type announcementFormData struct {
 	Subject, Body string
-	Recipients    int
-	MaxSubject    int
-	MaxBody       int
+	// RequestKey is the confirmation form's key: one announcement however
+	// often the form is posted.
+	RequestKey string
+	Recipients int
+	MaxSubject int
+	MaxBody    int
 	// The preview: the email as a resident receives it.
 	Preview        bool
 	PreviewSubject string
@@ -104,7 +107,7 @@ func (s *Server) adminAnnouncementPreview(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	d.Subject, d.Body = subject, body
+	d.Subject, d.Body, d.RequestKey = subject, body, announce.NewRequestKey()
 	d.Preview, d.PreviewSubject, d.PreviewText = true, m.Subject, m.Text
 	s.renderAnnouncementForm(c, http.StatusOK, d, nil)
 }
@@ -114,9 +117,15 @@ func (s *Server) adminAnnouncementPreview(c *gin.Context) {
 func (s *Server) adminAnnouncementSend(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
 	d := announcementFormData{Subject: c.PostForm("subject"), Body: c.PostForm("body")}
-	id, err := s.Announcements.Create(c.Request.Context(), t.ID, staffOf(c).ID, d.Subject, d.Body)
+	id, err := s.Announcements.Create(c.Request.Context(), t.ID, staffOf(c).ID, c.PostForm("cle"), d.Subject, d.Body)
 	if problem, ok := announcementRefusal(err); ok {
 		s.renderAnnouncementForm(c, http.StatusUnprocessableEntity, d, problem)
+		return
+	}
+	if errors.Is(err, announce.ErrInvalidRequestKey) {
+		// Not from the preview's confirmation: show the preview first.
+		s.renderAnnouncementForm(c, http.StatusUnprocessableEntity, d, &view.Flash{Kind: "error",
+			Text: "Vérifiez l'aperçu de l'annonce avant de l'envoyer."})
 		return
 	}
 	if err != nil {

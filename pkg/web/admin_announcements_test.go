@@ -17,7 +17,10 @@ import (
 	"portail/pkg/staff"
 )
 
-var announcementPage = regexp.MustCompile(`^/admin/annonces/(\d+)$`)
+var (
+	announcementPage = regexp.MustCompile(`^/admin/annonces/(\d+)$`)
+	confirmationKey  = regexp.MustCompile(`name="cle" value="([A-Z2-7]+)"`)
+)
 
 // emailsTo counts the caught emails to addr whose subject is subject.
 func emailsTo(e *apptest.Env, addr, subject string) int {
@@ -132,10 +135,29 @@ func TestAnnouncementReachesEachActiveResidentOnce(t *testing.T) {
 	if n := countRows(t, e, `SELECT count(*) FROM announcements`); n != 0 {
 		t.Fatal("the preview stored the announcement")
 	}
-	res, _ = post(t, c, e.URL("sistec.localhost", "/admin/annonces"), url.Values{"subject": {subject}, "body": {text}})
+	key := confirmationKey.FindStringSubmatch(body)
+	if key == nil {
+		t.Fatal("the confirmation form has no key")
+	}
+	// Not through the preview's confirmation: refused, nothing stored.
+	if res, _ := post(t, c, e.URL("sistec.localhost", "/admin/annonces"), url.Values{"subject": {subject}, "body": {text}}); res.StatusCode != 422 {
+		t.Fatalf("send without the confirmation: %d", res.StatusCode)
+	}
+	if n := countRows(t, e, `SELECT count(*) FROM announcements`); n != 0 {
+		t.Fatal("an announcement was stored without its confirmation")
+	}
+	confirm := url.Values{"subject": {subject}, "body": {text}, "cle": {key[1]}}
+	res, _ = post(t, c, e.URL("sistec.localhost", "/admin/annonces"), confirm)
 	m := announcementPage.FindStringSubmatch(res.Header.Get("Location"))
 	if res.StatusCode != http.StatusSeeOther || m == nil {
 		t.Fatalf("send: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	// The confirmation posted twice (a double click) sends one announcement.
+	if again, _ := post(t, c, e.URL("sistec.localhost", "/admin/annonces"), confirm); again.Header.Get("Location") != res.Header.Get("Location") {
+		t.Fatalf("the confirmation again: %d %s", again.StatusCode, again.Header.Get("Location"))
+	}
+	if n := countRows(t, e, `SELECT count(*) FROM announcements`); n != 1 {
+		t.Fatalf("%d announcements from one confirmation", n)
 	}
 	var id int64
 	fmt.Sscan(m[1], &id)
