@@ -70,13 +70,14 @@ type Account struct {
 	PaperlessAt       *time.Time `db:"paperless_at"`
 	InvoiceAlerts     bool       `db:"invoice_alerts"`
 	DueReminders      bool       `db:"due_reminders"` // reminders before the due date
+	Announcements     bool       `db:"announcements"` // the commune's information emails
 	PasswordChangedAt *time.Time `db:"password_changed_at"`
 	CreatedAt         time.Time  `db:"created_at"`
 	UpdatedAt         time.Time  `db:"updated_at"`
 }
 
 const accountColumns = `tenant_id, id, external_ref, display_name, email, status, paperless,
-	paperless_at, invoice_alerts, due_reminders, password_changed_at, created_at, updated_at`
+	paperless_at, invoice_alerts, due_reminders, announcements, password_changed_at, created_at, updated_at`
 
 // prefixedAccountColumns are accountColumns of the table aliased "a".
 var prefixedAccountColumns = func() string {

@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"portail/pkg/account"
+	"portail/pkg/announce"
 	"portail/pkg/apikey"
 	"portail/pkg/auth"
 	"portail/pkg/blob"
@@ -25,6 +26,7 @@ import (
 	"portail/pkg/invoice"
 	"portail/pkg/jobs"
 	"portail/pkg/mail"
+	"portail/pkg/message"
 	"portail/pkg/payfip"
 	"portail/pkg/payment"
 	"portail/pkg/rbac"
@@ -45,6 +47,11 @@ type Options struct {
 	NoPeriodicJobs bool
 }
 
+// announcementWorkers is how many announcement emails an instance sends at
+// once: fewer than the default queue's workers, which keep sending the
+// transactional emails (activation, passwords) meanwhile.
+const announcementWorkers = 4
+
 // App is the whole portal.
 type App struct {
 	Config   config.Config
@@ -63,8 +70,12 @@ type App struct {
 	Policy        *rbac.Policy
 	// Reminders sends the reminders before the due date (a daily job).
 	Reminders *reminder.Service
-	Jobs      *jobs.Client
-	Web       *web.Server
+	// Messages are the residents' "Contact" threads and the staff's replies.
+	Messages *message.Service
+	// Announcements are the commune's information emails.
+	Announcements *announce.Service
+	Jobs          *jobs.Client
+	Web           *web.Server
 }
 
 // New builds the portal on an open, migrated database.
@@ -80,10 +91,11 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 
 	links := func(t *tenant.Tenant, path string) string { return cfg.HTTP.PublicBaseURL(t.PrimaryHost) + path }
 	workers := river.NewWorkers()
+	renderer, sender := mail.NewRenderer(templates.FS), mail.NewSender(cfg.SMTP)
 	river.AddWorker(workers, &mail.Worker{
 		Tenants:  a.Tenants,
-		Renderer: mail.NewRenderer(templates.FS),
-		Sender:   mail.NewSender(cfg.SMTP),
+		Renderer: renderer,
+		Sender:   sender,
 		Logger:   log,
 		Now:      o.Now,
 		Decorate: decorateEmail(d, links),
@@ -105,16 +117,23 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	river.AddWorker(workers, importer)
 	a.Reminders = &reminder.Service{DB: d, Tenants: a.Tenants, Links: links, Now: o.Now, Log: log}
 	river.AddWorker(workers, &reminder.Worker{Service: a.Reminders})
+	a.Announcements = &announce.Service{DB: d, Now: o.Now}
+	river.AddWorker(workers, &announce.FanOutWorker{Service: a.Announcements})
+	river.AddWorker(workers, &announce.DeliverWorker{Service: a.Announcements, Tenants: a.Tenants,
+		Renderer: renderer, Sender: sender, Links: links})
 	periodic := []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob(), reminder.NewPeriodicJob(o.Now)}
 	if o.NoPeriodicJobs {
 		periodic = nil
 	}
 	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval,
-		Queues:   map[string]int{account.RequestQueue: 2, imports.Queue: cmp.Or(o.ImportWorkers, 2)},
+		Queues: map[string]int{account.RequestQueue: 2, imports.Queue: cmp.Or(o.ImportWorkers, 2),
+			announce.Queue: announcementWorkers},
 		Periodic: periodic}); err != nil {
 		return nil, err
 	}
 	outbox := mail.NewOutbox(a.Jobs)
+	a.Announcements.Jobs = a.Jobs
+	a.Messages = &message.Service{DB: d, Outbox: outbox, Links: links, Now: o.Now}
 	a.Payments.Outbox = outbox
 	a.Reminders.Outbox = outbox
 
@@ -152,6 +171,8 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		Blobs:         a.Blobs,
 		Imports:       a.Imports,
 		Payments:      a.Payments,
+		Messages:      a.Messages,
+		Announcements: a.Announcements,
 		Staff:         a.Staff,
 		StaffSessions: a.StaffSessions,
 		Policy:        a.Policy,

@@ -150,6 +150,21 @@ func (s *Server) staffRoutes(e *gin.Engine) {
 	r.GET("/equipe", "staff:manage", s.adminTeam)
 	r.POST("/equipe/invitations", "staff:manage", s.adminInvite)
 	r.POST("/equipe/:id", "staff:manage", s.adminTeamMember)
+
+	// Messages, Annonces, Clés d'API
+	r.GET("/messages", "messages:read", s.adminMessages)
+	r.GET("/messages/:id", "messages:read", s.adminThread)
+	r.POST("/messages/:id/reponse", "messages:write", s.adminThreadReply)
+	r.POST("/messages/:id/etat", "messages:write", s.adminThreadState)
+	r.GET("/annonces", "announcements:read", s.adminAnnouncements)
+	r.GET("/annonces/nouvelle", "announcements:write", s.adminAnnouncementNew)
+	r.POST("/annonces/apercu", "announcements:write", s.adminAnnouncementPreview)
+	r.POST("/annonces", "announcements:write", s.adminAnnouncementSend)
+	r.GET("/annonces/:id", "announcements:read", s.adminAnnouncement)
+	r.GET("/annonces/:id/progression", "announcements:read", s.adminAnnouncementProgress)
+	r.GET("/cles-api", "apikeys:manage", s.adminAPIKeys)
+	r.POST("/cles-api", "apikeys:manage", s.adminAPIKeyCreate)
+	r.POST("/cles-api/:id/revocation", "apikeys:manage", s.adminAPIKeyRevoke)
 }
 
 // PublicStaffRoutes are the routes under /admin open without a staff

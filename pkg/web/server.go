@@ -18,11 +18,13 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"portail/pkg/account"
+	"portail/pkg/announce"
 	"portail/pkg/apikey"
 	"portail/pkg/config"
 	"portail/pkg/db"
 	"portail/pkg/imports"
 	"portail/pkg/invoice"
+	"portail/pkg/message"
 	"portail/pkg/payment"
 	"portail/pkg/rbac"
 	"portail/pkg/staff"
@@ -42,6 +44,10 @@ type Deps struct {
 	APIKeys  *apikey.Store
 	Blobs    BlobReader
 	Payments *payment.Service
+	// Messages are the residents' "Contact" threads and the staff's replies.
+	Messages *message.Service
+	// Announcements are the commune's information emails to its residents.
+	Announcements *announce.Service
 	// The commune staff's back office.
 	Staff         *staff.Service
 	StaffSessions *staff.Sessions
