@@ -3,8 +3,8 @@ package tenant
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -138,4 +138,3 @@ func (s *Store) Invalidate() {
 	s.byHost = map[string]cached{}
 	s.mu.Unlock()
 }
-

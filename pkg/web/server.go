@@ -32,16 +32,19 @@ import (
 
 // Deps are the server's dependencies, passed explicitly.
 type Deps struct {
-	Config   config.Config
-	DB       *sqlx.DB
-	Tenants  *tenant.Store
-	Accounts *account.Service
-	Sessions *account.Sessions
-	Invoices *invoice.Store
-	Imports  *imports.Service
-	APIKeys  *apikey.Store
-	Blobs    BlobReader
-	Payments *payment.Service
+	Config  config.Config
+	DB      *sqlx.DB
+	Tenants *tenant.Store
+	// TenantService writes the commune's settings (validated, audited,
+	// optimistic concurrency): the staff's Paramètres and Textes.
+	TenantService *tenant.Service
+	Accounts      *account.Service
+	Sessions      *account.Sessions
+	Invoices      *invoice.Store
+	Imports       *imports.Service
+	APIKeys       *apikey.Store
+	Blobs         BlobReader
+	Payments      *payment.Service
 	// The commune staff's back office.
 	Staff         *staff.Service
 	StaffSessions *staff.Sessions

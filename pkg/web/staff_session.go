@@ -183,8 +183,10 @@ func (s *Server) StaffRoutePermissions() map[string]string {
 // open it (the layout asks `can`). Screens add their entry here.
 var adminMenu = []view.MenuEntry{
 	{Label: "Tableau de bord", Path: "/admin", Perm: "dashboard:read", Section: "dashboard"},
+	{Label: "Textes", Path: "/admin/textes", Perm: "texts:read", Section: "textes"},
 	{Label: "Équipe", Path: "/admin/equipe", Perm: "staff:manage", Section: "equipe"},
 	{Label: "Journal", Path: "/admin/journal", Perm: "audit:read", Section: "journal"},
+	{Label: "Paramètres", Path: "/admin/parametres", Perm: "settings:write", Section: "parametres"},
 	{Label: "Mon profil", Path: "/admin/profil", Perm: "profile:manage", Section: "profil"},
 }
 
