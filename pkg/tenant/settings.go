@@ -147,6 +147,10 @@ func DefaultSettings() Settings {
 	s.Accounts.ActivationMessages = "explicit"
 	s.Features.Paperless = true
 	s.Features.InvoiceAlerts = true
+	s.PayFiP.MinCents, s.PayFiP.MaxCents = 100, 10_000_000
+	s.Accounts.PasswordMinLength = 8
+	s.Reminders.DaysBefore = DefaultReminderDaysBefore
+	// payments.batch_max is left to fillDefaults: it follows batch_allowed.
 	return s
 }
 
