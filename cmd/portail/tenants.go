@@ -249,4 +249,3 @@ func classicAdvice(cfg config.Config, f *tenant.File) string {
 	}
 	return out
 }
-

@@ -2,8 +2,8 @@ package web
 
 import (
 	"net/http"
-	"time"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
