@@ -109,9 +109,9 @@ func runTenants(ctx context.Context, cfg config.Config, log *slog.Logger, args [
 	switch cmd {
 	case "set":
 		next := t.Settings()
-		groups, err := assign(&next, args[1:])
-		if err != nil {
-			return err
+		groups, assignErr := assign(&next, args[1:])
+		if assignErr != nil {
+			return assignErr
 		}
 		if len(groups) == 0 {
 			return errors.New(tenantsUsage)
