@@ -13,6 +13,7 @@ import (
 
 	"portail/pkg/apptest"
 	"portail/pkg/audit"
+	"portail/pkg/dbtest"
 	"portail/pkg/staff"
 	"portail/pkg/tenant"
 )
@@ -306,13 +307,19 @@ func TestSuspendedCommune(t *testing.T) {
 	}
 }
 
-// TestBrandingAssetsRevalidate: /logo and /theme.css carry a strong ETag
+// TestBrandingAssetsRevalidate: /logo and /theme.css, served from the
+// cached commune without reading the database, carry a strong ETag
 // from their content and answer 304 to If-None-Match; a change of colour
 // changes the tag.
 func TestBrandingAssetsRevalidate(t *testing.T) {
-	e := apptest.Start(t, apptest.Options{NoPeriodicJobs: true})
+	d, counter := dbtest.NewCounted(t)
+	e := apptest.Start(t, apptest.Options{NoPeriodicJobs: true, DB: d})
 	c := e.Client()
 	tags := map[string]string{}
+	fetch(t, c, e.URL("sistec.localhost", "/"))
+	fetch(t, c, e.URL("belcastel.localhost", "/"))
+	counter.Reset()
+
 	for _, p := range []string{"/logo", "/theme.css"} {
 		res, body := fetch(t, c, e.URL("sistec.localhost", p))
 		tag := res.Header.Get("ETag")
@@ -333,6 +340,11 @@ func TestBrandingAssetsRevalidate(t *testing.T) {
 		}
 		if res, _ := fetch(t, c, e.URL("belcastel.localhost", p)); res.Header.Get("ETag") == tag {
 			t.Fatalf("%s: two communes share a tag", p)
+		}
+	}
+	for _, q := range counter.Queries() {
+		if strings.Contains(q, "FROM tenants") {
+			t.Errorf("an asset request read the database: %s", q)
 		}
 	}
 	ctx := context.Background()
