@@ -54,17 +54,19 @@ const announcementWorkers = 4
 
 // App is the whole portal.
 type App struct {
-	Config   config.Config
-	DB       *sqlx.DB
-	Log      *slog.Logger
-	Tenants  *tenant.Store
-	Blobs    *blob.Store
-	Accounts *account.Service
-	Sessions *account.Sessions
-	Invoices *invoice.Store
-	Imports  *imports.Service
-	Payments *payment.Service
-	Staff    *staff.Service
+	Config  config.Config
+	DB      *sqlx.DB
+	Log     *slog.Logger
+	Tenants *tenant.Store
+	// TenantService is the one writer of communes' settings.
+	TenantService *tenant.Service
+	Blobs         *blob.Store
+	Accounts      *account.Service
+	Sessions      *account.Sessions
+	Invoices      *invoice.Store
+	Imports       *imports.Service
+	Payments      *payment.Service
+	Staff         *staff.Service
 	// StaffSessions are the commune staff's sessions (/admin).
 	StaffSessions *staff.Sessions
 	Policy        *rbac.Policy
@@ -81,6 +83,7 @@ type App struct {
 // New builds the portal on an open, migrated database.
 func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, error) {
 	a := &App{Config: cfg, DB: d, Log: log, Tenants: tenant.NewStore(d)}
+	a.TenantService = tenant.NewService(d, a.Tenants)
 	var err error
 	if a.Policy, err = rbac.Load(); err != nil {
 		return nil, err
@@ -165,6 +168,7 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		Config:        cfg,
 		DB:            d,
 		Tenants:       a.Tenants,
+		TenantService: a.TenantService,
 		Accounts:      a.Accounts,
 		Sessions:      a.Sessions,
 		Invoices:      a.Invoices,

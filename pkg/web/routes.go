@@ -165,6 +165,14 @@ func (s *Server) staffRoutes(e *gin.Engine) {
 	r.GET("/cles-api", "apikeys:manage", s.adminAPIKeys)
 	r.POST("/cles-api", "apikeys:manage", s.adminAPIKeyCreate)
 	r.POST("/cles-api/:id/revocation", "apikeys:manage", s.adminAPIKeyRevoke)
+
+	// Paramètres, Textes, and the switch of every online payment
+	r.GET("/parametres", "settings:write", s.adminSettings)
+	r.POST("/parametres", "settings:write", s.adminSettingsSave)
+	r.GET("/parametres/paiements", "commune_payments:suspend", s.adminPaymentsSwitch)
+	r.POST("/parametres/paiements", "commune_payments:suspend", s.adminPaymentsSwitchSave)
+	r.GET("/textes", "texts:read", s.adminTexts)
+	r.POST("/textes", "texts:write", s.adminTextsSave)
 }
 
 // PublicStaffRoutes are the routes under /admin open without a staff

@@ -34,16 +34,19 @@ import (
 
 // Deps are the server's dependencies, passed explicitly.
 type Deps struct {
-	Config   config.Config
-	DB       *sqlx.DB
-	Tenants  *tenant.Store
-	Accounts *account.Service
-	Sessions *account.Sessions
-	Invoices *invoice.Store
-	Imports  *imports.Service
-	APIKeys  *apikey.Store
-	Blobs    BlobReader
-	Payments *payment.Service
+	Config  config.Config
+	DB      *sqlx.DB
+	Tenants *tenant.Store
+	// TenantService writes the commune's settings (validated, audited,
+	// optimistic concurrency): the staff's Paramètres and Textes.
+	TenantService *tenant.Service
+	Accounts      *account.Service
+	Sessions      *account.Sessions
+	Invoices      *invoice.Store
+	Imports       *imports.Service
+	APIKeys       *apikey.Store
+	Blobs         BlobReader
+	Payments      *payment.Service
 	// Messages are the residents' "Contact" threads and the staff's replies.
 	Messages *message.Service
 	// Announcements are the commune's information emails to its residents.

@@ -178,7 +178,7 @@ func (r *Renderer) Render(w http.ResponseWriter, status int, page string, p Page
 func staffPage(page string) bool { return strings.HasPrefix(page, "admin/") }
 
 func (r *Renderer) lookup(page string, t *tenant.Tenant, role string) (*template.Template, error) {
-	files := []string{"layouts/base.html", page}
+	files := []string{"layouts/base.html", "layouts/home_texts.html", page}
 	overrides := t != nil && len(t.TemplateOverrides) > 0
 	if staffPage(page) {
 		// The commune's overrides dress the residents' portal only.
@@ -188,7 +188,7 @@ func (r *Renderer) lookup(page string, t *tenant.Tenant, role string) (*template
 		if err != nil {
 			return nil, fmt.Errorf("view: %w", err)
 		}
-		files = append([]string{"layouts/admin.html", "layouts/lists.html"}, append(partials, page)...)
+		files = append([]string{"layouts/admin.html", "layouts/lists.html", "layouts/home_texts.html"}, append(partials, page)...)
 		overrides = false
 	}
 	key := page + "@" + role
