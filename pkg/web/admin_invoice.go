@@ -289,10 +289,15 @@ func auditEventText(e audit.Entry) (what, reason string) {
 	return e.Action, d.Reason
 }
 
-// adminInvoiceChange is one of the staff's changes to an invoice (status,
-// direct debit, online payment), each with its reason; a refusal shows
-// the page again with the reason why and what was typed.
-func (s *Server) adminInvoiceChange(c *gin.Context) {
+// adminInvoiceChange is one of the staff's changes to an invoice: its
+// status ("etat"), direct debit ("prelevement") or online payment
+// ("paiement-en-ligne"), each with its reason; a refusal shows the page
+// again with the reason why and what was typed.
+func (s *Server) adminInvoiceChange(change string) gin.HandlerFunc {
+	return func(c *gin.Context) { s.changeInvoice(c, change) }
+}
+
+func (s *Server) changeInvoice(c *gin.Context, change string) {
 	t := tenant.FromContext(c.Request.Context())
 	id, ok := s.adminInvoiceID(c)
 	if !ok {
@@ -302,7 +307,7 @@ func (s *Server) adminInvoiceChange(c *gin.Context) {
 	var d invoiceDetailData
 	var err error
 	var done, reasonField string
-	switch c.Param("change") {
+	switch change {
 	case "etat":
 		d.Form.Status, d.Form.StatusReason, reasonField = c.PostForm("status"), c.PostForm("reason"), "reason-status"
 		to := invoice.Status(d.Form.Status)

@@ -142,7 +142,9 @@ func (s *Server) staffRoutes(e *gin.Engine) {
 	r.GET("/factures", "invoices:read", s.adminInvoices)
 	r.GET("/factures/export.csv", "invoices:export", s.adminInvoicesExport)
 	r.GET("/factures/:id", "invoices:read", s.adminInvoice)
-	r.POST("/factures/:id/:change", "invoices:write", s.adminInvoiceChange)
+	r.POST("/factures/:id/etat", "invoices:write", s.adminInvoiceChange("etat"))
+	r.POST("/factures/:id/prelevement", "invoices:write", s.adminInvoiceChange("prelevement"))
+	r.POST("/factures/:id/paiement-en-ligne", "invoices:write", s.adminInvoiceChange("paiement-en-ligne"))
 	r.GET("/dematerialisation", "paperless:read", s.adminPaperless)
 	r.GET("/dematerialisation/export.csv", "paperless:export", s.adminPaperlessExport)
 
