@@ -117,7 +117,7 @@ func TestAnnouncementReachesEachActiveResidentOnce(t *testing.T) {
 
 	agent := newStaff(t, e, "sistec", "agent@sistec.fr", staff.RoleAgent)
 	c, _ := staffLogin(t, e, "sistec.localhost", agent.Email, staffPassword)
-	if res, body := fetch(t, c, e.URL("sistec.localhost", "/admin/annonces/nouvelle")); res.StatusCode != 200 || !strings.Contains(body, fmt.Sprintf("Destinataires aujourd&#39;hui : %d habitants", len(want))) {
+	if res, body := fetch(t, c, e.URL("sistec.localhost", "/admin/annonces/nouvelle")); res.StatusCode != 200 || !strings.Contains(body, fmt.Sprintf("Destinataires aujourd'hui : %d habitants", len(want))) {
 		t.Fatalf("new announcement form: %d\n%s", res.StatusCode, body)
 	}
 	// Refused: the field is named, nothing is stored.
