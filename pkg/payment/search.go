@@ -99,11 +99,16 @@ type Row struct {
 	PayerRef       string         `db:"payer_ref"`
 	PayerName      string         `db:"payer_name"`
 	InvoiceNumbers pq.StringArray `db:"invoice_numbers"`
+	// InvoiceAmounts is the part of the attempt's amount paying each
+	// invoice, in the order of InvoiceNumbers.
+	InvoiceAmounts pq.Int64Array `db:"invoice_amounts"`
 }
 
 const searchSelect = `SELECT ` + attemptColumns + `, a.external_ref AS payer_ref, a.display_name AS payer_name,
 	ARRAY(SELECT i.number FROM payment_invoices pi JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
-	      WHERE pi.tenant_id = p.tenant_id AND pi.payment_id = p.id ORDER BY i.number) AS invoice_numbers
+	      WHERE pi.tenant_id = p.tenant_id AND pi.payment_id = p.id ORDER BY i.number) AS invoice_numbers,
+	ARRAY(SELECT pi.amount_cents FROM payment_invoices pi JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
+	      WHERE pi.tenant_id = p.tenant_id AND pi.payment_id = p.id ORDER BY i.number) AS invoice_amounts
 	FROM payments p JOIN accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id
 	WHERE `
 

@@ -138,6 +138,18 @@ func (s *Server) staffRoutes(e *gin.Engine) {
 	r.GET("/equipe", "staff:manage", s.adminTeam)
 	r.POST("/equipe/invitations", "staff:manage", s.adminInvite)
 	r.POST("/equipe/:id", "staff:manage", s.adminTeamMember)
+
+	// Imports, Paiements (the dashboard is "" above). Uploads stream their
+	// body to the import pipeline: their group does not parse forms.
+	r.GET("/imports", "imports:read", s.adminImports)
+	r.GET("/imports/:id", "imports:read", s.adminImport)
+	r.GET("/imports/:id/avancement", "imports:read", s.adminImportProgress)
+	uploads := staffRoutes{s: s, g: e.Group("/admin", s.resolveTenant, s.loadStaff), stages: r.stages}
+	uploads.POST("/imports/redevables", "imports:write", s.adminImportUpload("redevables"))
+	uploads.POST("/imports/factures", "imports:write", s.adminImportUpload("factures"))
+	r.GET("/paiements", "payments:read", s.adminPayments)
+	r.GET("/paiements/export", "payments:export", s.adminPaymentsExport)
+	r.GET("/paiements/:id", "payments:read", s.adminPayment)
 }
 
 // PublicStaffRoutes are the routes under /admin open without a staff

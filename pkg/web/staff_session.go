@@ -183,6 +183,8 @@ func (s *Server) StaffRoutePermissions() map[string]string {
 // open it (the layout asks `can`). Screens add their entry here.
 var adminMenu = []view.MenuEntry{
 	{Label: "Tableau de bord", Path: "/admin", Perm: "dashboard:read", Section: "dashboard"},
+	{Label: "Imports", Path: "/admin/imports", Perm: "imports:read", Section: "imports"},
+	{Label: "Paiements", Path: "/admin/paiements", Perm: "payments:read", Section: "paiements"},
 	{Label: "Équipe", Path: "/admin/equipe", Perm: "staff:manage", Section: "equipe"},
 	{Label: "Journal", Path: "/admin/journal", Perm: "audit:read", Section: "journal"},
 	{Label: "Mon profil", Path: "/admin/profil", Perm: "profile:manage", Section: "profil"},
