@@ -65,7 +65,9 @@ func (s *Server) adminDashboard(c *gin.Context) {
 		paid = append(paid, float64(m.Paid.Cents)/100)
 	}
 	// Whole euros on the axis and the bars' tooltips; the tables give cents.
-	euros := func(v float64) string { return strings.Replace(invoice.FormatAmount(int64(math.Round(v))*100), ",00", "", 1) }
+	euros := func(v float64) string {
+		return strings.Replace(invoice.FormatAmount(int64(math.Round(v))*100), ",00", "", 1)
+	}
 	period := fmt.Sprintf("de %s à %s", cats[0], cats[len(cats)-1])
 	if d.PaymentsChart, err = (svgchart.Chart{ID: "chart-payments", Title: "Paiements en ligne par mois",
 		Description: "Montant des paiements en ligne acceptés chaque mois, " + period + ". Les chiffres sont dans le tableau qui suit.",
@@ -76,7 +78,7 @@ func (s *Server) adminDashboard(c *gin.Context) {
 	if d.DueChart, err = (svgchart.Chart{ID: "chart-due", Title: "Montants dus et payés par mois",
 		Description: "Montant des factures émises (dû) et des factures réglées (payé, par tout moyen) chaque mois, " + period + ". Les chiffres sont dans le tableau qui suit.",
 		Categories:  cats, Series: []svgchart.Series{{Name: "Dû", Values: due, Class: "bar-due"}, {Name: "Payé", Values: paid, Class: "bar-paid"}},
-		Format:      euros}).SVG(); err != nil {
+		Format: euros}).SVG(); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -63,8 +63,8 @@ func paymentModeLabel(m payfip.Mode) string {
 // read into a payment.Query (the export reads the same ones).
 type paymentFilters struct {
 	From, To, Status, AmountMin, AmountMax, Invoice, Payer, Reference string
-	Invalid                                                          string // a filter that could not be read
-	InvalidField                                                     string
+	Invalid                                                           string // a filter that could not be read
+	InvalidField                                                      string
 }
 
 func readPaymentFilters(l listParams) (paymentFilters, payment.Query) {
