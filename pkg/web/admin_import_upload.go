@@ -29,9 +29,15 @@ func (s *Server) adminImportUpload(slug string) gin.HandlerFunc {
 		limit = apiImportInvoicesBody
 	}
 	return func(c *gin.Context) {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
-		m := staffOf(c)
-		rep, err := s.stageImport(c, kind, imports.Actor{Kind: imports.ActorStaff, ID: m.ID})
+		var rep imports.Report
+		var err error
+		if c.Request.ContentLength > limit {
+			// Refused on its declared length: not a byte of it is read.
+			err = &uploadReadError{&http.MaxBytesError{Limit: limit}}
+		} else {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+			rep, err = s.stageImport(c, kind, imports.Actor{Kind: imports.ActorStaff, ID: staffOf(c).ID})
+		}
 		if status, problem := uploadRefusal(err, limit); problem != "" {
 			if status == http.StatusRequestEntityTooLarge || status == http.StatusBadRequest {
 				// The rest of the body is not read: the connection closes.
