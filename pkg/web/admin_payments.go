@@ -155,8 +155,8 @@ func (s *Server) adminPayments(c *gin.Context) {
 		status = http.StatusUnprocessableEntity
 	}
 	d.Pager = l.Pager(d.Total, adminPaymentsPerPage)
-	d.Columns = []sortColumn{l.Column("Date", "created"), l.Column("Redevable", "payer"), {Label: "Factures"},
-		l.NumColumn("Montant", "amount"), l.Column("État", "status"), {Label: "Moyen de paiement"}, {Label: "Référence"}}
+	d.Columns = []sortColumn{{Label: "Référence"}, l.Column("Date", "created"), l.Column("Redevable", "payer"), {Label: "Factures"},
+		l.NumColumn("Montant", "amount"), l.Column("État", "status"), {Label: "Moyen de paiement"}}
 	export := url.Values{}
 	for k, v := range c.Request.URL.Query() {
 		if k != "page" && len(v) > 0 && strings.TrimSpace(v[0]) != "" {
