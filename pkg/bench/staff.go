@@ -33,8 +33,8 @@ const (
 	exportSmall     = 10_000
 	exportLarge     = 100_000
 	exportFlatRatio = 1.20 // peak RSS at exportLarge over exportSmall
-	staffEmail      = "agent.bench@example.fr"
-	staffPassword   = "Banc-d-essai-agents-2026!"
+	staffEmail      = "tresorerie@example.fr"
+	staffPassword   = "Trois chats sur le toit du lavoir"
 )
 
 // staffSearchResult is the search row.
@@ -210,9 +210,9 @@ const scriptStaffSearch = `\set n random(1, :rows)
 SELECT tenant_id AS t, kind, payer, number FROM bench.staff_searches WHERE n = :n \gset
 SELECT count(*) FROM invoices i
 	WHERE i.tenant_id = :t
-	AND (:kind <> 1 OR (i.status = 'unpaid' AND EXISTS (SELECT 1 FROM accounts pa
-		WHERE pa.tenant_id = i.tenant_id AND pa.id = i.account_id
-		  AND portail_fold(pa.external_ref || ' ' || pa.display_name || ' ' || pa.email) LIKE portail_fold(:payer))))
+	AND (:kind <> 1 OR (i.status = 'unpaid' AND i.account_id = ANY (ARRAY(SELECT pa.id FROM accounts pa
+		WHERE pa.tenant_id = :t
+		  AND portail_fold(pa.external_ref || ' ' || pa.display_name || ' ' || pa.email) LIKE portail_fold(:payer)))))
 	AND (:kind <> 2 OR i.number LIKE :number);
 SELECT i.tenant_id, i.id, i.account_id, i.number, i.object, i.issued_on, i.due_on, i.amount_cents,
 	i.status, i.paid_at, i.paid_how, i.direct_debit, i.payment_suspended, i.declared_paid_at,
@@ -222,9 +222,9 @@ SELECT i.tenant_id, i.id, i.account_id, i.number, i.object, i.issued_on, i.due_o
 	WHERE i.tenant_id = :t AND i.id IN (
 		SELECT i.id FROM invoices i
 		WHERE i.tenant_id = :t
-		AND (:kind <> 1 OR (i.status = 'unpaid' AND EXISTS (SELECT 1 FROM accounts pa
-			WHERE pa.tenant_id = i.tenant_id AND pa.id = i.account_id
-			  AND portail_fold(pa.external_ref || ' ' || pa.display_name || ' ' || pa.email) LIKE portail_fold(:payer))))
+		AND (:kind <> 1 OR (i.status = 'unpaid' AND i.account_id = ANY (ARRAY(SELECT pa.id FROM accounts pa
+			WHERE pa.tenant_id = :t
+			  AND portail_fold(pa.external_ref || ' ' || pa.display_name || ' ' || pa.email) LIKE portail_fold(:payer)))))
 		AND (:kind <> 2 OR i.number LIKE :number)
 		ORDER BY i.issued_on DESC, i.id DESC
 		LIMIT 25 OFFSET 0)
