@@ -105,11 +105,12 @@ type Row struct {
 }
 
 const searchSelect = `SELECT ` + attemptColumns + `, a.external_ref AS payer_ref, a.display_name AS payer_name,
-	ARRAY(SELECT i.number FROM payment_invoices pi JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
-	      WHERE pi.tenant_id = p.tenant_id AND pi.payment_id = p.id ORDER BY i.number) AS invoice_numbers,
-	ARRAY(SELECT pi.amount_cents FROM payment_invoices pi JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
-	      WHERE pi.tenant_id = p.tenant_id AND pi.payment_id = p.id ORDER BY i.number) AS invoice_amounts
+	coalesce(x.numbers, '{}') AS invoice_numbers, coalesce(x.amounts, '{}') AS invoice_amounts
 	FROM payments p JOIN accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id
+	LEFT JOIN LATERAL (
+		SELECT array_agg(i.number ORDER BY i.number) AS numbers, array_agg(pi.amount_cents ORDER BY i.number) AS amounts
+		FROM payment_invoices pi JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
+		WHERE pi.tenant_id = p.tenant_id AND pi.payment_id = p.id) x ON true
 	WHERE `
 
 // Search returns one page of tenantID's attempts matching q, in q's order,

@@ -127,6 +127,10 @@ func TestAdminImportsProgressReportAndHistory(t *testing.T) {
 		strings.Contains(body, "<img src=x") || strings.Contains(body, "<em>redevables") || !strings.Contains(body, "&lt;em&gt;redevables.csv") {
 		t.Fatalf("payers report:\n%s", body)
 	}
+	if n := countRows(t, e, `SELECT count(*) FROM audit_log WHERE action = 'import.uploaded' AND actor_kind = 'staff' AND actor_id = $1
+		AND object_id = $2`, agent.ID, id); n != 1 {
+		t.Errorf("the upload is not in the journal as the agent's (%d rows)", n)
+	}
 	if !strings.Contains(body, "<dt>Ajoutées</dt><dd>1</dd>") || !strings.Contains(body, "<dt>Refusées</dt><dd>1</dd>") || strings.Contains(body, "import-progress.js") {
 		t.Fatalf("payers report counts:\n%s", body)
 	}
