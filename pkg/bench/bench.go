@@ -37,6 +37,7 @@ type Options struct {
 	Logins   int           // concurrent logins of the login storm
 
 	Stateless            bool     // run the two-instance checks
+	Only                 string   // "staff": only the back office's rows (staff.go), on --invoices
 	Dir                  string   // work directory (default: a temporary one, removed)
 	Keep                 bool     // keep Dir (database, binary, logs) at the end
 	Binary               string   // a built portail binary (default: build one)
@@ -73,6 +74,7 @@ func ParseArgs(args []string) (Options, error) {
 	fs.IntVar(&o.Clients, "clients", 32, "concurrent clients of the page scenarios")
 	fs.IntVar(&o.Logins, "logins", 200, "concurrent clients of the login storm")
 	fs.BoolVar(&o.Stateless, "stateless", true, "run the two-instance checks behind a load balancer")
+	fs.StringVar(&o.Only, "only", "", `run only some rows: "staff" (the back office's search and CSV export, at --invoices)`)
 	fs.StringVar(&o.Dir, "dir", "", "work directory (default: a temporary directory, removed at the end)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work directory")
 	fs.StringVar(&o.Binary, "binary", "", "use this portail binary instead of building one")
@@ -123,6 +125,9 @@ func (o *Options) check() error {
 	}
 	if o.Large != 0 && o.Large <= o.Invoices {
 		errs = append(errs, errors.New("--large must be above --invoices"))
+	}
+	if o.Only != "" && o.Only != "staff" {
+		errs = append(errs, errors.New(`--only takes "staff"`))
 	}
 	if o.Duration <= 0 || o.Duration > 5*time.Minute {
 		errs = append(errs, errors.New("--duration must be between 0 and 5m"))

@@ -28,6 +28,9 @@ type report struct {
 	failure   string
 	// importMemory: uploads through the API against the server's RSS (imports.go).
 	importMemory []importMemoryRow
+	// The back office's rows (staff.go).
+	staffSearch *staffSearchResult
+	exports     []exportResult
 }
 
 type scenarioRow struct {
@@ -127,6 +130,7 @@ func (rep *report) print(w io.Writer, r *run) {
 			float64(i.lines)/max(i.elapsed.Seconds(), 1e-9), fmt.Sprintf("  %s lines, %d files, %s", num(i.lines), i.files, i.elapsed.Round(time.Second)))
 	}
 	rep.printImportMemory(w)
+	rep.printStaff(w)
 	if len(rep.sizes) >= 2 {
 		s0 := rep.sizes[0]
 		for _, s := range rep.sizes[1:] {

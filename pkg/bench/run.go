@@ -61,6 +61,9 @@ func (r *run) do(ctx context.Context) error {
 		return err
 	}
 	r.rep.data = fmt.Sprintf("%d communes, %s accounts, %s invoices", o.Communes, num(o.Accounts), num(o.Invoices))
+	if o.Only == "staff" {
+		return r.onlyStaff(ctx, sd)
+	}
 	if o.Large > 0 {
 		r.rep.data += fmt.Sprintf(" (then %s for the flat-cost check)", num(o.Large))
 	}
@@ -237,6 +240,9 @@ func (r *run) do(ctx context.Context) error {
 			return err
 		}
 		r.rep.sizes = append(r.rep.sizes, sizePoint{invoices: sd.total, m: m})
+	}
+	if err := r.staffRows(ctx, srv, sd); err != nil {
+		return err
 	}
 	srv.stop()
 	if srv.errors.Load() > 0 {

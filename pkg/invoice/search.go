@@ -82,15 +82,18 @@ func orderBy(sort string) (string, error) {
 
 // searchWhere is the filter of a Query over invoices i ($1 the tenant),
 // static SQL: PostgreSQL plans each execution with its values, so a filter
-// left empty folds to true and costs nothing. The status condition comes
+// left empty folds to true and costs nothing. The payer filter finds the
+// matching accounts once (an uncorrelated subquery) and then their
+// invoices by index: a correlated EXISTS under the OR would be run for
+// every invoice of the commune (seconds on a large one). The status condition comes
 // apart (statusOne, statusAny): one status must be an equality for the
 // per-account index to give the order.
 const searchWhere = `i.tenant_id = $1
 	AND ($2::bigint = 0 OR i.account_id = $2)
 	AND ($3 = '' OR i.number LIKE $3)
-	AND ($4 = '' OR EXISTS (SELECT 1 FROM accounts pa
-		WHERE pa.tenant_id = i.tenant_id AND pa.id = i.account_id
-		  AND portail_fold(pa.external_ref || ' ' || pa.display_name || ' ' || pa.email) LIKE portail_fold($4)))
+	AND ($4 = '' OR i.account_id = ANY (ARRAY(SELECT pa.id FROM accounts pa
+		WHERE pa.tenant_id = $1
+		  AND portail_fold(pa.external_ref || ' ' || pa.display_name || ' ' || pa.email) LIKE portail_fold($4))))
 	AND ($6::date IS NULL OR i.issued_on >= $6) AND ($7::date IS NULL OR i.issued_on <= $7)
 	AND ($8::date IS NULL OR i.due_on >= $8) AND ($9::date IS NULL OR i.due_on <= $9)
 	AND ($10::bigint = 0 OR i.amount_cents >= $10) AND ($11::bigint = 0 OR i.amount_cents <= $11)

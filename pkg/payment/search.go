@@ -99,12 +99,18 @@ type Row struct {
 	PayerRef       string         `db:"payer_ref"`
 	PayerName      string         `db:"payer_name"`
 	InvoiceNumbers pq.StringArray `db:"invoice_numbers"`
+	// InvoiceAmounts is the part of the attempt's amount paying each
+	// invoice, in the order of InvoiceNumbers.
+	InvoiceAmounts pq.Int64Array `db:"invoice_amounts"`
 }
 
 const searchSelect = `SELECT ` + attemptColumns + `, a.external_ref AS payer_ref, a.display_name AS payer_name,
-	ARRAY(SELECT i.number FROM payment_invoices pi JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
-	      WHERE pi.tenant_id = p.tenant_id AND pi.payment_id = p.id ORDER BY i.number) AS invoice_numbers
+	coalesce(x.numbers, '{}') AS invoice_numbers, coalesce(x.amounts, '{}') AS invoice_amounts
 	FROM payments p JOIN accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id
+	LEFT JOIN LATERAL (
+		SELECT array_agg(i.number ORDER BY i.number) AS numbers, array_agg(pi.amount_cents ORDER BY i.number) AS amounts
+		FROM payment_invoices pi JOIN invoices i ON i.tenant_id = pi.tenant_id AND i.id = pi.invoice_id
+		WHERE pi.tenant_id = p.tenant_id AND pi.payment_id = p.id) x ON true
 	WHERE `
 
 // Search returns one page of tenantID's attempts matching q, in q's order,

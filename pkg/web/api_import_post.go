@@ -3,14 +3,11 @@ package web
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"portail/pkg/imports"
-	"portail/pkg/tenant"
 )
 
 // apiPostImport receives a file to import, as multipart/form-data: "csv"
@@ -23,48 +20,19 @@ import (
 // it does not depend on the server's timeouts.
 func (s *Server) apiPostImport(kind imports.Kind) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		t := tenant.FromContext(c.Request.Context())
-		// A large file over a slow link takes longer than the server's
-		// timeouts allow other requests; this request is authenticated.
-		rc := http.NewResponseController(c.Writer)
-		rc.SetReadDeadline(time.Now().Add(apiUploadTime))
-		rc.SetWriteDeadline(time.Now().Add(apiUploadTime + time.Minute))
-		mr, err := c.Request.MultipartReader()
-		if err != nil {
+		rep, err := s.stageImport(c, kind, apiActor(c))
+		var readErr *uploadReadError
+		switch {
+		case errors.Is(err, errNotMultipart):
 			apiError(c, http.StatusBadRequest, "invalid_body", `body must be multipart/form-data with a "csv" file`, nil)
 			return
-		}
-		st := s.Imports.NewStaging(t.ID, kind, apiActor(c))
-		defer st.Close()
-		for {
-			part, err := mr.NextPart()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				apiUploadFailed(c, err)
-				return
-			}
-			switch {
-			case part.FormName() == "csv":
-				err = st.ReadCSV(part.FileName(), part)
-			case part.FormName() == "pdfs" && kind == imports.KindInvoices:
-				err = st.ReadZIP(part.FileName(), part)
-			}
-			// Other parts, and the rest of a refused file, are skipped
-			// by NextPart without being kept.
-			part.Close()
-			if err != nil {
-				apiUploadFailed(c, err)
-				return
-			}
-		}
-		rep, err := st.Commit(c.Request.Context())
-		if errors.Is(err, imports.ErrNoFile) {
+		case errors.As(err, &readErr):
+			apiUploadFailed(c, readErr.err)
+			return
+		case errors.Is(err, imports.ErrNoFile):
 			apiError(c, http.StatusBadRequest, "missing_file", `multipart field "csv" is required`, nil)
 			return
-		}
-		if err != nil {
+		case err != nil:
 			apiWriteFailed(c, err)
 			return
 		}

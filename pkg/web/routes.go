@@ -175,6 +175,18 @@ func (s *Server) staffRoutes(e *gin.Engine) {
 	r.POST("/parametres/paiements", "commune_payments:suspend", s.adminPaymentsSwitchSave)
 	r.GET("/textes", "texts:read", s.adminTexts)
 	r.POST("/textes", "texts:write", s.adminTextsSave)
+
+	// Imports, Paiements (the dashboard is "" above). Uploads stream their
+	// body to the import pipeline: their group does not parse forms.
+	r.GET("/imports", "imports:read", s.adminImports)
+	r.GET("/imports/:id", "imports:read", s.adminImport)
+	r.GET("/imports/:id/avancement", "imports:read", s.adminImportProgress)
+	uploads := staffRoutes{s: s, g: e.Group("/admin", s.resolveTenant, s.loadStaff), stages: r.stages}
+	uploads.POST("/imports/redevables", "imports:write", s.adminImportUpload("redevables"))
+	uploads.POST("/imports/factures", "imports:write", s.adminImportUpload("factures"))
+	r.GET("/paiements", "payments:read", s.adminPayments)
+	r.GET("/paiements/export", "payments:export", s.adminPaymentsExport)
+	r.GET("/paiements/:id", "payments:read", s.adminPayment)
 }
 
 // PublicStaffRoutes are the routes under /admin open without a staff

@@ -185,6 +185,8 @@ var adminMenu = []view.MenuEntry{
 	{Label: "Tableau de bord", Path: "/admin", Perm: "dashboard:read", Section: "dashboard"},
 	{Label: "Redevables", Path: "/admin/redevables", Perm: "payers:read", Section: "redevables"},
 	{Label: "Factures", Path: "/admin/factures", Perm: "invoices:read", Section: "factures"},
+	{Label: "Imports", Path: "/admin/imports", Perm: "imports:read", Section: "imports"},
+	{Label: "Paiements", Path: "/admin/paiements", Perm: "payments:read", Section: "paiements"},
 	{Label: "Messages", Path: "/admin/messages", Perm: "messages:read", Section: "messages"},
 	{Label: "Dématérialisation", Path: "/admin/dematerialisation", Perm: "paperless:read", Section: "dematerialisation"},
 	{Label: "Textes", Path: "/admin/textes", Perm: "texts:read", Section: "textes"},
