@@ -23,6 +23,7 @@ import (
 	"portail/pkg/db"
 	"portail/pkg/imports"
 	"portail/pkg/invoice"
+	"portail/pkg/metrics"
 	"portail/pkg/payment"
 	"portail/pkg/rbac"
 	"portail/pkg/staff"
@@ -50,6 +51,9 @@ type Deps struct {
 	Logger        *slog.Logger
 	// Ready reports whether every dependency answers (/readyz).
 	Ready func(ctx context.Context) error
+	// Metrics counts requests (nil: not counted). They are served on their
+	// own listener, never by this server.
+	Metrics *metrics.Metrics
 }
 
 // BlobReader reads stored files, verifying their SHA-256.
