@@ -40,7 +40,7 @@ type Env struct {
 	Port   int
 	// MetricsURL is the portal's /metrics, on its own listener.
 	MetricsURL string
-	t      testing.TB
+	t          testing.TB
 }
 
 // Options adjust the configuration before the portal starts.
