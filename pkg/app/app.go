@@ -77,7 +77,7 @@ type App struct {
 func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, error) {
 	a := &App{Config: cfg, DB: d, Log: log, Tenants: tenant.NewStore(d)}
 	queues := map[string]int{account.RequestQueue: 2, imports.Queue: cmp.Or(o.ImportWorkers, 2)}
-	a.Metrics = metrics.New(metrics.Options{DB: d.DB,
+	a.Metrics = metrics.New(metrics.Options{DB: d.DB, Log: log,
 		Queues: append(slices.Sorted(maps.Keys(queues)), river.QueueDefault)})
 	var err error
 	if a.Policy, err = rbac.Load(); err != nil {

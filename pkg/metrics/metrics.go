@@ -14,6 +14,7 @@ package metrics
 
 import (
 	"database/sql"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -102,6 +103,8 @@ type Options struct {
 	Queues []string
 	// QueueQueryTimeout bounds the queue query of one scrape (default 2 s).
 	QueueQueryTimeout time.Duration
+	// Log receives the failures of scrape-time queries (nil: discarded).
+	Log *slog.Logger
 }
 
 // durationBuckets suit pages and API calls: 5 ms to 30 s (uploads).
@@ -174,7 +177,11 @@ func New(o Options) *Metrics {
 		if timeout <= 0 {
 			timeout = 2 * time.Second
 		}
-		q := newQueueCollector(o.DB, o.Queues, timeout)
+		log := o.Log
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		q := newQueueCollector(log, o.DB, o.Queues, timeout)
 		m.registry.MustRegister(q)
 		m.names = append(m.names, q.names()...)
 	}

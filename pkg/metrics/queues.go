@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -21,6 +22,7 @@ var queueStates = []string{"available", "running", "retryable", "scheduled"}
 // timeout: a slow or absent database makes portail_jobs_queue_up 0, never a
 // stuck scrape.
 type queueCollector struct {
+	log     *slog.Logger
 	db      *sql.DB
 	queues  []string
 	timeout time.Duration
@@ -30,8 +32,8 @@ type queueCollector struct {
 	up     *prometheus.Desc
 }
 
-func newQueueCollector(db *sql.DB, queues []string, timeout time.Duration) *queueCollector {
-	return &queueCollector{db: db, queues: queues, timeout: timeout,
+func newQueueCollector(log *slog.Logger, db *sql.DB, queues []string, timeout time.Duration) *queueCollector {
+	return &queueCollector{log: log, db: db, queues: queues, timeout: timeout,
 		queued: prometheus.NewDesc("portail_jobs_queued",
 			"River jobs not finished, by queue and state (available, running, retryable, scheduled), read at scrape time.",
 			[]string{"queue", "state"}, nil),
@@ -60,6 +62,7 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	counts, oldest, err := q.read(ctx)
 	if err != nil {
+		q.log.Warn("metrics: River queues not read", "error", err)
 		ch <- prometheus.MustNewConstMetric(q.up, prometheus.GaugeValue, 0)
 		return
 	}
@@ -81,7 +84,7 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 func (q *queueCollector) read(ctx context.Context) (map[queueKey]float64, map[string]float64, error) {
 	rows, err := q.db.QueryContext(ctx, `
 		SELECT queue, state::text, count(*),
-			coalesce(extract(epoch FROM now() - min(scheduled_at)) FILTER (WHERE state = 'available'), 0)
+			coalesce(extract(epoch FROM now() - min(scheduled_at) FILTER (WHERE state = 'available')), 0)
 		FROM river_job
 		WHERE state IN ('available', 'running', 'retryable', 'scheduled')
 		GROUP BY queue, state`)
