@@ -78,10 +78,11 @@ type Metrics struct {
 	jobs        *prometheus.CounterVec
 	jobDuration *prometheus.HistogramVec
 
-	payments      *prometheus.CounterVec
-	paidCents     *prometheus.CounterVec
-	payfipCalls   *prometheus.CounterVec
-	payfipResults *prometheus.CounterVec
+	paymentsStarted *prometheus.CounterVec
+	payments        *prometheus.CounterVec
+	paidCents       *prometheus.CounterVec
+	payfipCalls     *prometheus.CounterVec
+	payfipResults   *prometheus.CounterVec
 
 	importLines *prometheus.CounterVec
 	importFiles *prometheus.CounterVec
@@ -134,6 +135,8 @@ func New(o Options) *Metrics {
 	m.jobDuration = m.histogram("portail_job_duration_seconds",
 		"Time a River job ran, by kind.", jobBuckets, "kind")
 
+	m.paymentsStarted = m.counter("portail_payments_started_total",
+		"Payment attempts stored and sent to PayFiP, by mode (ws, classic).", "mode")
 	m.payments = m.counter("portail_payments_total",
 		"Payment attempts resolved, by PayFiP mode (ws, classic) and outcome (paid, refused, cancelled, expired, error).",
 		"mode", "outcome")
@@ -275,6 +278,15 @@ func (m *Metrics) ObserveHTTP(route, method string, status int, commune string, 
 	m.httpRequests.WithLabelValues(route, method, class).Inc()
 	m.httpDuration.WithLabelValues(route, method, class).Observe(d.Seconds())
 	m.httpByCommune.WithLabelValues(commune, class).Inc()
+}
+
+// PaymentStarted counts an attempt stored, before the payer leaves for
+// PayFiP.
+func (m *Metrics) PaymentStarted(mode string) {
+	if m == nil {
+		return
+	}
+	m.paymentsStarted.WithLabelValues(mode).Inc()
 }
 
 // PaymentResolved counts an attempt leaving 'pending' (outcome: its new

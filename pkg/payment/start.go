@@ -156,6 +156,7 @@ func (s *Service) Start(ctx context.Context, t *tenant.Tenant, accountID int64, 
 	if err != nil {
 		return nil, "", err
 	}
+	s.Metrics.PaymentStarted(string(mode))
 	if mode == payfip.ModeClassic {
 		return a, redirect, nil
 	}

@@ -132,6 +132,9 @@ func TestMetricsAfterAResidentJourneyAndAPayment(t *testing.T) {
 	if v := value(s, "portail_payments_paid_cents_total", "mode", "ws"); v != paidCents || v == 0 {
 		t.Errorf("cents paid %v, want %v", v, paidCents)
 	}
+	if v := value(s, "portail_payments_started_total", "mode", "ws"); v != 1 {
+		t.Errorf("ws payments started: %v, want 1", v)
+	}
 	if v := value(s, "portail_payfip_calls_total", "operation", "creerPaiementSecurise", "outcome", "ok"); v != 1 {
 		t.Errorf("creerPaiementSecurise ok = %v, want 1", v)
 	}
