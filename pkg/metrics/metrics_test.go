@@ -287,8 +287,9 @@ func TestQueueCollectorReadsRiversTable(t *testing.T) {
 		{"default", "retryable", "-5 minutes"},
 		{"default", "completed", "1 hour"}, // finished: not counted
 	} {
-		if _, err := d.Exec(`INSERT INTO river_job (kind, args, queue, state, scheduled_at, max_attempts, priority, attempted_at)
-			VALUES ('test', '{}', $1, $2, now() - $3::interval, 25, 1, CASE WHEN $2 = 'running' THEN now() END)`,
+		if _, err := d.Exec(`INSERT INTO river_job (kind, args, queue, state, scheduled_at, max_attempts, priority, attempted_at, finalized_at)
+			VALUES ('test', '{}', $1, $2::river_job_state, now() - $3::interval, 25, 1,
+				CASE WHEN $2::text = 'running' THEN now() END, CASE WHEN $2::text = 'completed' THEN now() END)`,
 			row.queue, row.state, row.age); err != nil {
 			t.Fatal(err)
 		}
