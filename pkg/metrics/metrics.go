@@ -148,7 +148,8 @@ func New(o Options) *Metrics {
 	m.payfipResults = m.counter("portail_payfip_results_received_total",
 		"Payment results received, by source: notification (PayFiP's server, web-service mode), callback "+
 			"(PayFiP's server, classic mode), return (a browser), reconciliation (the periodic job), unverified "+
-			"(a classic result from outside PayFiP's networks, ignored).", "source")
+			"(a classic result from outside PayFiP's networks: the payer's browser coming back, or a forgery; "+
+			"it changes nothing).", "source")
 
 	m.importLines = m.counter("portail_import_lines_total",
 		"Import lines applied or refused, by kind (payers, invoices) and result (inserted, updated, unchanged, rejected).",
