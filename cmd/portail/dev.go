@@ -29,6 +29,9 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		_, port, _ := splitAddr(cfg.HTTP.Addr)
 		cfg.HTTP.PublicPort = port
 	}
+	if cfg.Metrics.Addr == "" {
+		cfg.Metrics.Addr = cfg.Dev.MetricsAddr
+	}
 	env, err := devenv.Start(ctx, &cfg)
 	if err == pgcluster.ErrNoServer {
 		return fmt.Errorf("%w\nthen run `make run` again", err)
@@ -88,6 +91,10 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
+	if err := serveMetrics(ctx, a, log); err != nil {
+		l.Close()
+		return err
+	}
 	fmt.Fprintf(os.Stdout, "\nPortail des factures is running (Ctrl-C stops everything):\n")
 	for _, f := range files {
 		fmt.Fprintf(os.Stdout, "  %-22s %s/\n", f.Name, cfg.HTTP.PublicBaseURL(f.Hosts.Primary))
@@ -96,6 +103,9 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	fmt.Fprintf(os.Stdout, "  S3 server              %s (bucket %s)\n", env.S3.URL, cfg.S3.Bucket)
 	fmt.Fprintf(os.Stdout, "  PayFiP simulator       %s/\n", env.PayFiP.URL)
 	fmt.Fprintf(os.Stdout, "  PostgreSQL             %s\n", cfg.Database.URL)
+	if cfg.Metrics.Addr != "" {
+		fmt.Fprintf(os.Stdout, "  Prometheus metrics     http://%s/metrics\n", cfg.Metrics.Addr)
+	}
 	fmt.Fprintf(os.Stdout, "  demo account           demo@demo.fr: click \"J'active mon compte\", the email arrives in the catcher\n")
 	fmt.Fprintf(os.Stdout, "  staff back office      password %s for each (created only into an empty database):\n", demo.StaffPassword)
 	for _, f := range files {

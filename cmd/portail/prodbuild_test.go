@@ -102,6 +102,12 @@ func TestProductionBinaryFromEmptyDirectory(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ml.Addr().String()
+	ml.Close()
 	smtpHost, smtpPort, _ := net.SplitHostPort(mc.SMTPAddr)
 
 	empty := t.TempDir()
@@ -116,6 +122,7 @@ func TestProductionBinaryFromEmptyDirectory(t *testing.T) {
 		"PORTAIL_SMTP_PORT=" + smtpPort,
 		"PORTAIL_SMTP_SECURITY=none",
 		"PORTAIL_HTTP_ADDR=" + addr,
+		"PORTAIL_METRICS_ADDR=" + metricsAddr,
 		"PORTAIL_HTTP_PUBLIC_SCHEME=http",
 		"PORTAIL_PAYFIP_CALLBACK_NETWORKS=192.0.2.0/24", // a classic commune needs PayFiP's networks
 	}
@@ -250,5 +257,22 @@ func TestProductionBinaryFromEmptyDirectory(t *testing.T) {
 	want := "à partir de " + retry.In(paris).Format("15h04")
 	if code, body := get("GET", fmt.Sprintf("/factures/%d", invoiceID), nil); code != 200 || !strings.Contains(body, want) {
 		t.Fatalf("invoice page should say %q (Paris time): %d\n%s", want, code, body)
+	}
+
+	// Metrics: on metrics.addr only, with the pages just served.
+	if code, body := get("GET", "/metrics", nil); code != 404 || strings.Contains(body, "portail_http_requests_total") {
+		t.Fatalf("/metrics on the portal's listener: %d", code)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, series := range []string{`portail_http_requests_total{class="2xx",method="GET",route="/paiements"} 1`,
+		`portail_http_requests_by_commune_total{class="2xx",commune="sistec"}`, `go_sql_in_use_connections{db_name="portail"}`} {
+		if resp.StatusCode != 200 || !strings.Contains(string(b), series) {
+			t.Fatalf("metrics listener: %d, no %s\n%s", resp.StatusCode, series, b)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"portail/pkg/auth"
 	"portail/pkg/db"
 	"portail/pkg/mail"
+	"portail/pkg/metrics"
 	"portail/pkg/tenant"
 )
 
@@ -154,6 +155,7 @@ func (s *Service) Authenticate(ctx context.Context, t *tenant.Tenant, email, pas
 			map[string]any{"email": email}); err != nil {
 			return nil, err
 		}
+		s.Metrics.LoginFailed(metrics.WhoResident)
 		return nil, ErrInvalidCredentials
 	}
 	var newHash string

@@ -13,6 +13,7 @@ import (
 	"portail/pkg/audit"
 	"portail/pkg/auth"
 	"portail/pkg/mail"
+	"portail/pkg/metrics"
 	"portail/pkg/tenant"
 )
 
@@ -138,6 +139,8 @@ type Service struct {
 	Links  func(t *tenant.Tenant, path string) string
 	Now    func() time.Time // nil: time.Now
 	Limits Limits
+	// Metrics counts refused and throttled logins (nil: not counted).
+	Metrics *metrics.Metrics
 }
 
 // now is truncated to PostgreSQL's precision (see auth.Clock).
@@ -146,10 +149,10 @@ func (s *Service) now() time.Time { return auth.Clock(s.Now) }
 func (s *Service) limits() Limits { return s.Limits.withDefaults() }
 
 // residentThrottle is where residents count their login failures.
-var residentThrottle = auth.ThrottleKinds{Principal: "account", IP: "ip"}
+var residentThrottle = auth.ThrottleKinds{Principal: "account", IP: "ip", Who: metrics.WhoResident}
 
 func (s *Service) throttle() *auth.Throttle {
-	return &auth.Throttle{DB: s.DB, Kinds: residentThrottle, Now: s.Now}
+	return &auth.Throttle{DB: s.DB, Kinds: residentThrottle, Now: s.Now, Metrics: s.Metrics}
 }
 
 // Allow is a fixed-window rate limiter shared by all instances (see

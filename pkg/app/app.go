@@ -8,9 +8,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -27,6 +29,7 @@ import (
 	"portail/pkg/jobs"
 	"portail/pkg/mail"
 	"portail/pkg/message"
+	"portail/pkg/metrics"
 	"portail/pkg/payfip"
 	"portail/pkg/payment"
 	"portail/pkg/rbac"
@@ -78,12 +81,19 @@ type App struct {
 	Announcements *announce.Service
 	Jobs          *jobs.Client
 	Web           *web.Server
+	// Metrics is this process's Prometheus registry, served by
+	// ServeMetrics on its own listener (metrics.addr).
+	Metrics *metrics.Metrics
 }
 
 // New builds the portal on an open, migrated database.
 func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, error) {
 	a := &App{Config: cfg, DB: d, Log: log, Tenants: tenant.NewStore(d)}
 	a.TenantService = tenant.NewService(d, a.Tenants)
+	queues := map[string]int{account.RequestQueue: 2, imports.Queue: cmp.Or(o.ImportWorkers, 2),
+		announce.Queue: announcementWorkers}
+	a.Metrics = metrics.New(metrics.Options{DB: d.DB, Log: log,
+		Queues: append(slices.Sorted(maps.Keys(queues)), river.QueueDefault)})
 	var err error
 	if a.Policy, err = rbac.Load(); err != nil {
 		return nil, err
@@ -102,14 +112,16 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		Logger:   log,
 		Now:      o.Now,
 		Decorate: decorateEmail(d, links),
+		Metrics:  a.Metrics,
 	})
 	a.Payments = &payment.Service{
-		DB:     d,
-		PayFiP: payfip.NewClient(cfg.PayFiP.SOAPURL, &http.Client{Timeout: cfg.PayFiP.Timeout}),
-		Config: cfg.PayFiP,
-		Links:  links,
-		Now:    o.Now,
-		Log:    log,
+		DB:      d,
+		PayFiP:  payfip.NewClient(cfg.PayFiP.SOAPURL, &http.Client{Timeout: cfg.PayFiP.Timeout}),
+		Config:  cfg.PayFiP,
+		Links:   links,
+		Now:     o.Now,
+		Log:     log,
+		Metrics: a.Metrics,
 	}
 	river.AddWorker(workers, &payment.ReconcileWorker{Service: a.Payments})
 	purge := &PurgeWorker{}
@@ -129,8 +141,7 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		periodic = nil
 	}
 	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval,
-		Queues: map[string]int{account.RequestQueue: 2, imports.Queue: cmp.Or(o.ImportWorkers, 2),
-			announce.Queue: announcementWorkers},
+		Queues:   queues,
 		Periodic: periodic}); err != nil {
 		return nil, err
 	}
@@ -144,24 +155,25 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	// concurrent argon2 computations.
 	hasher := auth.NewHasher(cmp.Or(cfg.Security.Argon2MaxConcurrent, runtime.GOMAXPROCS(0)))
 	a.Accounts = &account.Service{
-		DB:     d,
-		Hasher: hasher,
-		Outbox: outbox,
-		Jobs:   a.Jobs,
-		Links:  links,
-		Now:    o.Now,
-		Limits: account.Limits{RememberTTL: cfg.Security.RememberMe},
+		DB:      d,
+		Hasher:  hasher,
+		Outbox:  outbox,
+		Jobs:    a.Jobs,
+		Links:   links,
+		Now:     o.Now,
+		Limits:  account.Limits{RememberTTL: cfg.Security.RememberMe},
+		Metrics: a.Metrics,
 	}
 	addressRequests.Service = a.Accounts
 	a.Sessions = &account.Sessions{DB: d, IdleTimeout: cfg.Security.SessionIdle,
 		AbsoluteTimeout: cfg.Security.SessionAbsolute, Now: o.Now}
-	a.Staff = &staff.Service{DB: d, Hasher: hasher, Outbox: outbox, Links: links, Now: o.Now}
+	a.Staff = &staff.Service{DB: d, Hasher: hasher, Outbox: outbox, Links: links, Now: o.Now, Metrics: a.Metrics}
 	a.StaffSessions = &staff.Sessions{DB: d, IdleTimeout: cfg.Security.StaffSessionIdle,
 		AbsoluteTimeout: cfg.Security.StaffSessionAbsolute, Now: o.Now}
 	purge.Accounts, purge.Sessions, purge.Staff, purge.StaffSessions = a.Accounts, a.Sessions, a.Staff, a.StaffSessions
 
 	a.Invoices = &invoice.Store{DB: d}
-	a.Imports = &imports.Service{DB: d, Blobs: a.Blobs, Jobs: a.Jobs, Outbox: outbox, Now: o.Now, Log: log}
+	a.Imports = &imports.Service{DB: d, Blobs: a.Blobs, Jobs: a.Jobs, Outbox: outbox, Now: o.Now, Log: log, Metrics: a.Metrics}
 	importer.Service = a.Imports
 
 	a.Web, err = web.New(web.Deps{
@@ -184,6 +196,7 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		Templates:     templates.FS,
 		Logger:        log,
 		Ready:         a.Blobs.SelfCheck,
+		Metrics:       a.Metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -195,6 +208,11 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 // gracefully: requests in flight finish, jobs in flight finish or are
 // released for another instance.
 func (a *App) Run(ctx context.Context, l net.Listener) error {
+	events, unsubscribe := a.Jobs.SubscribeConfig(&river.SubscribeConfig{Kinds: metrics.JobEvents, ChanSize: metrics.JobEventBuffer})
+	defer unsubscribe()
+	watchCtx, stopWatching := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatching()
+	go a.Metrics.WatchJobs(watchCtx, events)
 	if err := a.Jobs.Start(ctx); err != nil {
 		return fmt.Errorf("jobs: start: %w", err)
 	}
@@ -205,4 +223,10 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 		a.Log.Warn("jobs: stop", "error", err)
 	}
 	return serveErr
+}
+
+// ServeMetrics serves /metrics on l (metrics.addr) until ctx is cancelled:
+// a listener of its own, so that no commune's host ever answers it.
+func (a *App) ServeMetrics(ctx context.Context, l net.Listener) error {
+	return a.Metrics.Serve(ctx, l, a.Log)
 }

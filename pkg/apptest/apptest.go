@@ -38,7 +38,9 @@ type Env struct {
 	PayFiP *devenv.PayFiPSimulator
 	S3Dir  string // the S3 server's files: tests tamper with stored objects there
 	Port   int
-	t      testing.TB
+	// MetricsURL is the portal's /metrics, on its own listener.
+	MetricsURL string
+	t          testing.TB
 }
 
 // Options adjust the configuration before the portal starts.
@@ -149,6 +151,11 @@ func Start(t testing.TB, o Options) *Env {
 			t.Fatal(err)
 		}
 	}
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go a.ServeMetrics(ctx, ml)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx, l) }()
 	t.Cleanup(func() {
@@ -159,7 +166,8 @@ func Start(t testing.TB, o Options) *Env {
 			t.Error("apptest: portal did not stop")
 		}
 	})
-	return &Env{App: a, Mail: mc, S3: s3, PayFiP: pf, S3Dir: filepath.Join(dir, "s3"), Port: port, t: t}
+	return &Env{App: a, Mail: mc, S3: s3, PayFiP: pf, S3Dir: filepath.Join(dir, "s3"), Port: port,
+		MetricsURL: "http://" + ml.Addr().String() + "/metrics", t: t}
 }
 
 // URL is an absolute URL of the portal on host (e.g. "sistec.localhost").

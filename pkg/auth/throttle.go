@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"portail/pkg/db"
+	"portail/pkg/metrics"
 )
 
 // Login throttling, stored in PostgreSQL (login_throttle) so that every app
@@ -50,6 +51,7 @@ const (
 type ThrottleKinds struct {
 	Principal string // e.g. "account"
 	IP        string // e.g. "ip"
+	Who       string // metrics label: metrics.WhoResident or metrics.WhoStaff
 }
 
 // Throttle counts login failures of one kind of principal.
@@ -57,6 +59,8 @@ type Throttle struct {
 	DB    *sqlx.DB
 	Kinds ThrottleKinds
 	Now   func() time.Time
+	// Metrics counts the attempts refused by a wait (nil: not counted).
+	Metrics *metrics.Metrics
 }
 
 func (t *Throttle) now() time.Time { return Clock(t.Now) }
@@ -189,6 +193,9 @@ func (t *Throttle) Reserve(ctx context.Context, tenantID int64, principalKey, ip
 		}
 		return nil
 	})
+	if err == nil && wait > 0 {
+		t.Metrics.LoginThrottled(t.Kinds.Who)
+	}
 	return wait, err
 }
 

@@ -29,6 +29,7 @@ type Config struct {
 	PayFiP   PayFiP   `mapstructure:"payfip"`
 	Tenants  Tenants  `mapstructure:"tenants"`
 	Operator Operator `mapstructure:"operator"`
+	Metrics  Metrics  `mapstructure:"metrics"`
 	Security Security `mapstructure:"security"`
 	Process  Process  `mapstructure:"process"`
 	Log      Log      `mapstructure:"log"`
@@ -89,6 +90,11 @@ type Operator struct {
 	Host string `mapstructure:"host"`
 }
 
+// Metrics is the Prometheus listener: its own address, never the portal's.
+type Metrics struct {
+	Addr string `mapstructure:"addr"` // "" disables it
+}
+
 type Security struct {
 	SessionIdle          time.Duration `mapstructure:"session_idle"`
 	SessionAbsolute      time.Duration `mapstructure:"session_absolute"`
@@ -114,6 +120,8 @@ type Dev struct {
 	SMTPAddr    string `mapstructure:"smtp_addr"`
 	MailWebAddr string `mapstructure:"mail_web_addr"`
 	PayFiPAddr  string `mapstructure:"payfip_addr"`
+	// MetricsAddr is metrics.addr under `portail dev` when that is empty.
+	MetricsAddr string `mapstructure:"metrics_addr"`
 }
 
 // Load reads the defaults, then file (if not empty), then the environment.
@@ -198,6 +206,13 @@ func (c Config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		bad("http.addr", "%v", err)
+	}
+	if c.Metrics.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Addr); err != nil {
+			bad("metrics.addr", "%v", err)
+		} else if c.Metrics.Addr == c.HTTP.Addr {
+			bad("metrics.addr", "must differ from http.addr: metrics are never served on the portal's listener")
+		}
 	}
 	for key, d := range map[string]time.Duration{
 		"http.read_header_timeout":        c.HTTP.ReadHeaderTimeout,

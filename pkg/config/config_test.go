@@ -64,15 +64,17 @@ func TestErrorsNameTheKey(t *testing.T) {
 		env  [2]string
 		key  string
 	}{
-		"unknown key in file":  {file: "http:\n  adress: \":1\"\n", key: "http.adress"},
-		"bad duration":         {file: "http:\n  read_timeout: soon\n", key: "read_timeout"},
-		"bad scheme":           {file: "http:\n  public_scheme: ftp\n", key: "http.public_scheme"},
-		"bad smtp security":    {file: "smtp:\n  security: ssl3\n", key: "smtp.security"},
-		"remember too long":    {file: "security:\n  remember_me: 2000h\n", key: "security.remember_me"},
-		"unknown env variable": {env: [2]string{"PORTAIL_DATABSE_URL", "x"}, key: "PORTAIL_DATABSE_URL"},
-		"bad env value":        {env: [2]string{"PORTAIL_HTTP_IDLE_TIMEOUT", "-5s"}, key: "http.idle_timeout"},
-		"bad callback network": {file: "payfip:\n  callback_networks: [\"192.0.2.0/24\", \"payfip.gouv.fr\"]\n", key: "payfip.callback_networks"},
-		"bad callback env":     {env: [2]string{"PORTAIL_PAYFIP_CALLBACK_NETWORKS", "192.0.2.0/33"}, key: "payfip.callback_networks"},
+		"unknown key in file":   {file: "http:\n  adress: \":1\"\n", key: "http.adress"},
+		"bad duration":          {file: "http:\n  read_timeout: soon\n", key: "read_timeout"},
+		"bad scheme":            {file: "http:\n  public_scheme: ftp\n", key: "http.public_scheme"},
+		"bad smtp security":     {file: "smtp:\n  security: ssl3\n", key: "smtp.security"},
+		"remember too long":     {file: "security:\n  remember_me: 2000h\n", key: "security.remember_me"},
+		"unknown env variable":  {env: [2]string{"PORTAIL_DATABSE_URL", "x"}, key: "PORTAIL_DATABSE_URL"},
+		"bad env value":         {env: [2]string{"PORTAIL_HTTP_IDLE_TIMEOUT", "-5s"}, key: "http.idle_timeout"},
+		"bad callback network":  {file: "payfip:\n  callback_networks: [\"192.0.2.0/24\", \"payfip.gouv.fr\"]\n", key: "payfip.callback_networks"},
+		"bad callback env":      {env: [2]string{"PORTAIL_PAYFIP_CALLBACK_NETWORKS", "192.0.2.0/33"}, key: "payfip.callback_networks"},
+		"bad metrics address":   {env: [2]string{"PORTAIL_METRICS_ADDR", "9091"}, key: "metrics.addr"},
+		"metrics on the portal": {file: "http:\n  addr: \":8080\"\nmetrics:\n  addr: \":8080\"\n", key: "metrics.addr"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -88,6 +90,20 @@ func TestErrorsNameTheKey(t *testing.T) {
 				t.Fatalf("error %v does not name %s", err, tc.key)
 			}
 		})
+	}
+}
+
+func TestMetricsAddressIsOptional(t *testing.T) {
+	c, err := config.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Metrics.Addr != "" {
+		t.Fatalf("metrics.addr defaults to %q, want empty (not served)", c.Metrics.Addr)
+	}
+	t.Setenv("PORTAIL_METRICS_ADDR", "127.0.0.1:9091")
+	if c, err = config.Load(""); err != nil || c.Metrics.Addr != "127.0.0.1:9091" {
+		t.Fatalf("from environment: %q %v", c.Metrics.Addr, err)
 	}
 }
 

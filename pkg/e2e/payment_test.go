@@ -75,6 +75,7 @@ func TestPaymentJourneyBothModes(t *testing.T) {
 			if status != 200 || h["Content-Type"] != "application/pdf" || !bytes.HasPrefix(pdf, []byte("%PDF-")) {
 				t.Fatalf("receipt: %d %v", status, h)
 			}
+			mustHavePaymentMetrics(t, e, mode)
 		})
 	}
 }

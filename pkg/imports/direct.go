@@ -33,7 +33,11 @@ func (s *Service) ApplyPayer(ctx context.Context, tenantID int64, actor Actor, l
 	if err != nil {
 		return Report{}, err
 	}
-	return s.reportOf(ctx, b, 0, reportErrors)
+	rep, err := s.reportOf(ctx, b, 0, reportErrors)
+	if err == nil {
+		s.countApplied(rep, false)
+	}
+	return rep, err
 }
 
 // ApplyInvoice creates or updates one invoice by its number, with its PDF
@@ -68,7 +72,11 @@ func (s *Service) ApplyInvoice(ctx context.Context, tenantID int64, actor Actor,
 	if err != nil {
 		return Report{}, err
 	}
-	return s.reportOf(ctx, b, 0, reportErrors)
+	rep, err := s.reportOf(ctx, b, 0, reportErrors)
+	if err == nil {
+		s.countApplied(rep, false)
+	}
+	return rep, err
 }
 
 func directBatch(tenantID int64, kind Kind, actor Actor, name string) *Batch {

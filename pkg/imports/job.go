@@ -98,10 +98,18 @@ func (s *Service) Apply(ctx context.Context, tenantID, batchID int64) (Report, e
 	default:
 		err = fmt.Errorf("imports: batch %d of unknown kind %q", b.ID, b.Kind)
 	}
-	if err != nil && !errors.Is(err, errBatchDone) {
+	if errors.Is(err, errBatchDone) {
+		// Another run gave the batch its outcome (and counted it).
+		return s.Report(ctx, tenantID, batchID, 0, reportErrors)
+	}
+	if err != nil {
 		return Report{}, err
 	}
-	return s.Report(ctx, tenantID, batchID, 0, reportErrors)
+	rep, err := s.Report(ctx, tenantID, batchID, 0, reportErrors)
+	if err == nil {
+		s.countApplied(rep, true)
+	}
+	return rep, err
 }
 
 // claim marks the batch running, unless it is done.
@@ -137,13 +145,21 @@ func (s *Service) recordFailure(ctx context.Context, tenantID, batchID int64, ca
 	} else {
 		reason += " ; rien n'a été importé, nouvelle tentative automatique"
 	}
-	_, err := s.DB.ExecContext(ctx, `
+	var kind string
+	err := s.DB.GetContext(ctx, &kind, `
 		UPDATE import_batches SET status = $3, stage = CASE WHEN $3 = 'failed' THEN 'done' ELSE 'queued' END,
 			error = $4, finished_at = $5, updated_at = now()
-		WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'running')`,
+		WHERE tenant_id = $1 AND id = $2 AND status IN ('queued', 'running')
+		RETURNING kind`,
 		tenantID, batchID, status, reason, finished)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // another run gave the batch its outcome
+	}
 	if err != nil {
 		return fmt.Errorf("imports: record failure of batch %d: %w", batchID, err)
+	}
+	if final {
+		s.Metrics.ImportFile(kind, string(StatusFailed))
 	}
 	return nil
 }

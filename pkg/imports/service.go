@@ -32,6 +32,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"portail/pkg/mail"
+	"portail/pkg/metrics"
 )
 
 // Blobs is what imports need of the object store (*blob.Store).
@@ -127,6 +128,8 @@ type Service struct {
 	// they are applied ("": the system's).
 	TempDir string
 	Log     *slog.Logger
+	// Metrics counts applied lines and files by outcome (nil: not counted).
+	Metrics *metrics.Metrics
 
 	hook       func(stage string)            // tests: fault injection between stages
 	onProgress func(stage string, lines int) // tests: each progress write
@@ -137,6 +140,15 @@ func (s *Service) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+// countApplied counts the lines of an applied report and, for a file
+// (not an API write), its outcome.
+func (s *Service) countApplied(r Report, file bool) {
+	s.Metrics.ImportLines(string(r.Kind), r.Inserted, r.Updated, r.Unchanged, r.Rejected)
+	if file {
+		s.Metrics.ImportFile(string(r.Kind), string(r.Status))
+	}
 }
 
 func (s *Service) limits() Limits { return s.Limits.withDefaults() }

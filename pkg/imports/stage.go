@@ -290,12 +290,16 @@ func insertBatch(ctx context.Context, q sqlx.QueryerContext, b *Batch, now time.
 // insertRefused records a file refused as a whole, with its reason on line 0.
 func (s *Service) insertRefused(ctx context.Context, b *Batch, reason string) error {
 	b.Status, b.Rejected = StatusRejected, 1
-	return db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
+	err := db.InTx(ctx, s.DB, func(tx *sqlx.Tx) error {
 		if err := insertBatch(ctx, tx, b, s.now()); err != nil {
 			return err
 		}
 		return insertFileError(ctx, tx, b, reason)
 	})
+	if err == nil {
+		s.Metrics.ImportFile(string(b.Kind), string(StatusRejected))
+	}
+	return err
 }
 
 func insertFileError(ctx context.Context, tx *sqlx.Tx, b *Batch, reason string) error {
@@ -310,7 +314,11 @@ func insertFileError(ctx context.Context, tx *sqlx.Tx, b *Batch, reason string) 
 // insertDuplicate records an upload of a file imported before (batch id).
 func (s *Service) insertDuplicate(ctx context.Context, b *Batch, id int64) error {
 	b.Status, b.DuplicateOf = StatusDuplicate, &id
-	return insertBatch(ctx, s.DB, b, s.now())
+	if err := insertBatch(ctx, s.DB, b, s.now()); err != nil {
+		return err
+	}
+	s.Metrics.ImportFile(string(b.Kind), string(StatusDuplicate))
+	return nil
 }
 
 // importedBefore finds another batch that imported the file of b's identity.

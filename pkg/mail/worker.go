@@ -8,6 +8,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"portail/pkg/metrics"
 	"portail/pkg/tenant"
 )
 
@@ -28,6 +29,8 @@ type Worker struct {
 	// Decorate adds data only known when sending (e.g. an unsubscribe link)
 	// and extra headers; nil leaves the email as enqueued.
 	Decorate func(ctx context.Context, t *tenant.Tenant, e *Email) (map[string]string, error)
+	// Metrics counts sent and failed deliveries (nil: not counted).
+	Metrics *metrics.Metrics
 }
 
 // Work renders and sends one email.
@@ -59,8 +62,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		return river.JobCancel(err)
 	}
 	if err := w.Sender.Send(ctx, m); err != nil {
+		w.Metrics.Email(e.Template, metrics.EmailFailed)
 		return err
 	}
+	w.Metrics.Email(e.Template, metrics.EmailSent)
 	w.Logger.Info("email sent", "template", e.Template, "tenant", t.Slug, "job_id", job.ID)
 	return nil
 }

@@ -30,6 +30,7 @@ func (s *Service) ResolveWS(ctx context.Context, t *tenant.Tenant, idOp, source 
 	if source != SourceNotification && source != SourceReturn && source != SourceReconciliation {
 		return nil, false, fmt.Errorf("payment: resolve: invalid source %q", source)
 	}
+	s.Metrics.PayFiPResultReceived(source)
 	if !payfip.ValidIdOp(idOp) {
 		return nil, false, ErrNotFound
 	}
@@ -47,6 +48,7 @@ func (s *Service) ResolveWS(ctx context.Context, t *tenant.Tenant, idOp, source 
 	sctx, cancel := s.soapContext(ctx)
 	res, err := client.RecupererDetailPaiementSecurise(sctx, idOp)
 	cancel()
+	s.Metrics.PayFiPCall("recupererDetailPaiementSecurise", payfipOutcome(err))
 	switch {
 	case err == nil:
 		return s.apply(ctx, t, res, source, true)
@@ -256,6 +258,7 @@ func (s *Service) transition(ctx context.Context, t *tenant.Tenant, a *Attempt, 
 		cur, err := getAttempt(ctx, s.DB, `p.tenant_id = $1 AND p.id = $2`, t.ID, a.ID)
 		return cur, false, err
 	}
+	s.Metrics.PaymentResolved(string(out.Mode), string(out.Status), out.AmountCents)
 	return &out, true, nil
 }
 

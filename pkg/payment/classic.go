@@ -57,8 +57,10 @@ func (s *Service) ReceiveClassic(ctx context.Context, t *tenant.Tenant, call Cla
 	}
 	res, parseErr := payfip.ParseClassicCallback(call.Params)
 	if !s.FromPayFiP(t, call.From) {
+		s.Metrics.PayFiPResultReceived("unverified")
 		return nil, false, s.recordUnverified(ctx, t, call, res, parseErr)
 	}
+	s.Metrics.PayFiPResultReceived(SourceCallback)
 	if parseErr != nil {
 		s.log().Warn("payment: unreadable classic result from PayFiP", "tenant", t.Slug, "ip", call.From, "error", parseErr)
 		params, _ := boundedParams(call.Params)

@@ -41,6 +41,7 @@ import (
 	"portail/pkg/config"
 	"portail/pkg/invoice"
 	"portail/pkg/mail"
+	"portail/pkg/metrics"
 	"portail/pkg/payfip"
 	"portail/pkg/tenant"
 )
@@ -220,6 +221,24 @@ type Service struct {
 	ClassicExpiry time.Duration
 	// Log receives reconciliation problems and rejected results (nil = discard).
 	Log *slog.Logger
+	// Metrics counts results received, PayFiP's answers and resolved
+	// attempts (nil: not counted).
+	Metrics *metrics.Metrics
+}
+
+// payfipOutcome classifies a PayFiP web-service answer for the metrics.
+func payfipOutcome(err error) string {
+	switch {
+	case err == nil:
+		return metrics.PayFiPOK
+	case payfip.IsPending(err):
+		return metrics.PayFiPPending
+	case payfip.IsUnknown(err):
+		return metrics.PayFiPUnknownIdOp
+	case payfip.IsTechnical(err):
+		return metrics.PayFiPUnavailable
+	}
+	return metrics.PayFiPFault
 }
 
 // endpoints are the PayFiP URLs and SOAP client for tenant t: its own when

@@ -156,6 +156,7 @@ func (s *Service) Start(ctx context.Context, t *tenant.Tenant, accountID int64, 
 	if err != nil {
 		return nil, "", err
 	}
+	s.Metrics.PaymentStarted(string(mode))
 	if mode == payfip.ModeClassic {
 		return a, redirect, nil
 	}
@@ -171,6 +172,7 @@ func (s *Service) createWS(ctx context.Context, t *tenant.Tenant, a *Attempt, re
 	sctx, cancel := s.soapContext(ctx)
 	idOp, err := client.CreerPaiementSecurise(sctx, req)
 	cancel()
+	s.Metrics.PayFiPCall("creerPaiementSecurise", payfipOutcome(err))
 	if err == nil {
 		// The browser has not seen the idOp yet, so no result can race this.
 		err = s.storeIdOp(ctx, t.ID, a.ID, idOp)

@@ -11,6 +11,7 @@ import (
 	"portail/pkg/audit"
 	"portail/pkg/auth"
 	"portail/pkg/db"
+	"portail/pkg/metrics"
 	"portail/pkg/tenant"
 )
 
@@ -85,6 +86,7 @@ func (s *Service) checkPassword(ctx context.Context, t *tenant.Tenant, email, pa
 		if err := audit.Record(ctx, s.DB, t.ID, "staff.login.failed", userObject(id), map[string]any{"email": email}); err != nil {
 			return nil, err
 		}
+		s.Metrics.LoginFailed(metrics.WhoStaff)
 		return nil, ErrInvalidCredentials
 	}
 	if rehash {

@@ -24,6 +24,7 @@ import (
 	"portail/pkg/audit"
 	"portail/pkg/auth"
 	"portail/pkg/mail"
+	"portail/pkg/metrics"
 	"portail/pkg/tenant"
 )
 
@@ -150,6 +151,8 @@ type Service struct {
 	Links  func(t *tenant.Tenant, path string) string
 	Now    func() time.Time // nil: time.Now
 	Limits Limits
+	// Metrics counts refused and throttled logins (nil: not counted).
+	Metrics *metrics.Metrics
 }
 
 // now is truncated to PostgreSQL's precision (see auth.Clock).
@@ -159,10 +162,10 @@ func (s *Service) limits() Limits { return s.Limits.withDefaults() }
 
 // staffThrottle is where staff count their login and second-factor
 // failures, apart from residents.
-var staffThrottle = auth.ThrottleKinds{Principal: "staff", IP: "staff_ip"}
+var staffThrottle = auth.ThrottleKinds{Principal: "staff", IP: "staff_ip", Who: metrics.WhoStaff}
 
 func (s *Service) throttle() *auth.Throttle {
-	return &auth.Throttle{DB: s.DB, Kinds: staffThrottle, Now: s.Now}
+	return &auth.Throttle{DB: s.DB, Kinds: staffThrottle, Now: s.Now, Metrics: s.Metrics}
 }
 
 func (s *Service) link(t *tenant.Tenant, path string) (string, error) {

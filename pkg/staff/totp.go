@@ -17,6 +17,7 @@ import (
 	"portail/pkg/audit"
 	"portail/pkg/auth"
 	"portail/pkg/db"
+	"portail/pkg/metrics"
 	"portail/pkg/tenant"
 )
 
@@ -163,6 +164,7 @@ func (s *Service) VerifySecondFactor(ctx context.Context, t *tenant.Tenant, user
 		if err := audit.Record(ctx, s.DB, t.ID, "staff.second_factor.failed", userObject(userID), nil); err != nil {
 			return err
 		}
+		s.Metrics.LoginFailed(metrics.WhoStaff)
 	}
 	return outcome
 }

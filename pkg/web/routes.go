@@ -18,6 +18,7 @@ const formBody = 64 << 10 // forms: 64 KiB is plenty
 // commune's staff whose role has the route's permission: staffRoutes).
 func (s *Server) routes() {
 	e := s.engine
+	e.Use(s.observeRequests)
 	e.Use(gin.CustomRecovery(func(c *gin.Context, err any) {
 		s.log.Error("panic", "error", err, "path", c.Request.URL.Path)
 		c.AbortWithStatus(http.StatusInternalServerError)

@@ -25,6 +25,7 @@ import (
 	"portail/pkg/imports"
 	"portail/pkg/invoice"
 	"portail/pkg/message"
+	"portail/pkg/metrics"
 	"portail/pkg/payment"
 	"portail/pkg/rbac"
 	"portail/pkg/staff"
@@ -59,6 +60,9 @@ type Deps struct {
 	Logger        *slog.Logger
 	// Ready reports whether every dependency answers (/readyz).
 	Ready func(ctx context.Context) error
+	// Metrics counts requests (nil: not counted). They are served on their
+	// own listener, never by this server.
+	Metrics *metrics.Metrics
 }
 
 // BlobReader reads stored files, verifying their SHA-256.
