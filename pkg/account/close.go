@@ -34,7 +34,7 @@ var ErrAccountClosed = errors.New("account: account closed")
 // pending inactivity warning is void.
 func markLogin(ctx context.Context, x sqlx.ExecerContext, tenantID, accountID int64, now time.Time) error {
 	if _, err := x.ExecContext(ctx, `UPDATE accounts SET last_login_at = $3, inactivity_warned_at = NULL
-		WHERE tenant_id = $1 AND id = $2`, tenantID, accountID, now); err != nil {
+		WHERE tenant_id = $1 AND id = $2 AND status = 'active'`, tenantID, accountID, now); err != nil {
 		return fmt.Errorf("account: last login: %w", err)
 	}
 	return nil

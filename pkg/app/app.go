@@ -27,6 +27,7 @@ import (
 	"portail/pkg/mail"
 	"portail/pkg/payfip"
 	"portail/pkg/payment"
+	"portail/pkg/privacy"
 	"portail/pkg/rbac"
 	"portail/pkg/reminder"
 	"portail/pkg/staff"
@@ -63,6 +64,9 @@ type App struct {
 	Policy        *rbac.Policy
 	// Reminders sends the reminders before the due date (a daily job).
 	Reminders *reminder.Service
+	// Privacy warns and closes inactive accounts and applies the
+	// retention periods (a daily job).
+	Privacy *privacy.Service
 	Jobs      *jobs.Client
 	Web       *web.Server
 }
@@ -105,18 +109,22 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	river.AddWorker(workers, importer)
 	a.Reminders = &reminder.Service{DB: d, Tenants: a.Tenants, Links: links, Now: o.Now, Log: log}
 	river.AddWorker(workers, &reminder.Worker{Service: a.Reminders})
-	periodic := []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob(), reminder.NewPeriodicJob(o.Now)}
+	a.Privacy = &privacy.Service{DB: d, Tenants: a.Tenants, Links: links, Settings: cfg.Privacy, Now: o.Now, Log: log}
+	river.AddWorker(workers, &privacy.Worker{Service: a.Privacy})
+	periodic := []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob(), reminder.NewPeriodicJob(o.Now),
+		privacy.NewPeriodicJob(o.Now)}
 	if o.NoPeriodicJobs {
 		periodic = nil
 	}
 	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval,
 		Queues:   map[string]int{account.RequestQueue: 2, imports.Queue: cmp.Or(o.ImportWorkers, 2)},
-		Periodic: periodic}); err != nil {
+		Periodic: periodic, FinishedJobRetention: cfg.Privacy.FinishedJobs}); err != nil {
 		return nil, err
 	}
 	outbox := mail.NewOutbox(a.Jobs)
 	a.Payments.Outbox = outbox
 	a.Reminders.Outbox = outbox
+	a.Privacy.Outbox = outbox
 
 	// One hasher, one semaphore: residents and staff share the bound on
 	// concurrent argon2 computations.
@@ -137,6 +145,7 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	a.StaffSessions = &staff.Sessions{DB: d, IdleTimeout: cfg.Security.StaffSessionIdle,
 		AbsoluteTimeout: cfg.Security.StaffSessionAbsolute, Now: o.Now}
 	purge.Accounts, purge.Sessions, purge.Staff, purge.StaffSessions = a.Accounts, a.Sessions, a.Staff, a.StaffSessions
+	a.Privacy.Accounts, a.Privacy.Sessions = a.Accounts, a.Sessions
 
 	a.Invoices = &invoice.Store{DB: d}
 	a.Imports = &imports.Service{DB: d, Blobs: a.Blobs, Jobs: a.Jobs, Outbox: outbox, Now: o.Now, Log: log}
