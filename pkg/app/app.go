@@ -67,8 +67,8 @@ type App struct {
 	// Privacy warns and closes inactive accounts and applies the
 	// retention periods (a daily job).
 	Privacy *privacy.Service
-	Jobs      *jobs.Client
-	Web       *web.Server
+	Jobs    *jobs.Client
+	Web     *web.Server
 }
 
 // New builds the portal on an open, migrated database.
