@@ -2,11 +2,13 @@ package account
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river/rivertype"
 
 	"portail/pkg/audit"
 	"portail/pkg/db"
@@ -29,6 +31,35 @@ const (
 
 // ErrAccountClosed: the account is closed already.
 var ErrAccountClosed = errors.New("account: account closed")
+
+// JobCanceller is what closing an account needs of River's client to
+// cancel the emails still queued to the address.
+type JobCanceller interface {
+	JobCancelTx(ctx context.Context, tx *sql.Tx, jobID int64) (*rivertype.JobRow, error)
+}
+
+// cancelQueuedEmails cancels the emails not sent yet to email in the
+// commune (an alert, a reminder): once the account is closed they would
+// reach a person who asked to leave. Without a canceller (tests of the
+// package alone) they are left.
+func (s *Service) cancelQueuedEmails(ctx context.Context, tx *sqlx.Tx, tenantID int64, email string) error {
+	c, ok := s.Jobs.(JobCanceller)
+	if !ok {
+		return nil
+	}
+	var ids []int64
+	if err := tx.SelectContext(ctx, &ids, `SELECT id FROM river_job
+		WHERE kind = 'send_email' AND state IN ('available', 'scheduled', 'retryable', 'pending')
+		  AND args->'email'->>'to' = $1 AND args->'email'->>'tenant_id' = $2::text`, email, tenantID); err != nil {
+		return fmt.Errorf("account: close: queued emails: %w", err)
+	}
+	for _, id := range ids {
+		if _, err := c.JobCancelTx(ctx, tx.Tx, id); err != nil {
+			return fmt.Errorf("account: close: cancel email %d: %w", id, err)
+		}
+	}
+	return nil
+}
 
 // markLogin records a sign of life: inactivity counts from it, and a
 // pending inactivity warning is void.
@@ -88,6 +119,9 @@ func (s *Service) CloseTx(ctx context.Context, tx *sqlx.Tx, t *tenant.Tenant, ac
 		return ErrAccountClosed
 	}
 	now := s.now()
+	if err := s.cancelQueuedEmails(ctx, tx, t.ID, a.Email); err != nil {
+		return err
+	}
 	if ValidEmail(a.Email) {
 		link, err := s.link(t, "/")
 		if err != nil {

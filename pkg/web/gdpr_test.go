@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"portail/pkg/apptest"
 	"portail/pkg/config"
 	"portail/pkg/imports"
+	"portail/pkg/mail"
 )
 
 // sendContact posts a message to the service as c's resident.
@@ -46,6 +49,15 @@ func accountID(t *testing.T, e *apptest.Env, slug, email string) int64 {
 	var id int64
 	if err := e.App.DB.QueryRow(`SELECT a.id FROM accounts a JOIN tenants t ON t.id = a.tenant_id
 		WHERE t.slug = $1 AND a.email = $2`, slug, email).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func tenantOf(t *testing.T, e *apptest.Env, accountID int64) int64 {
+	t.Helper()
+	var id int64
+	if err := e.App.DB.QueryRow(`SELECT tenant_id FROM accounts WHERE id = $1`, accountID).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -185,6 +197,14 @@ func TestClosingTheAccount(t *testing.T) {
 	invoicesBefore := countRows(t, e, `SELECT count(*) FROM invoices WHERE account_id = $1`, id)
 	paymentsBefore := countRows(t, e, `SELECT count(*) FROM payments WHERE account_id = $1`, id)
 
+	// An email queued for later (an alert, a reminder) to the address.
+	queued, err := e.App.Jobs.Insert(context.Background(), mail.SendArgs{Email: mail.Email{TenantID: tenantOf(t, e, id),
+		To: "demo@demo.fr", Template: "sessions_closed", Data: map[string]any{"Link": "x", "DisplayName": "x"}}},
+		&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	_, page := fetch(t, c, e.URL(host, "/informations/fermeture"))
 	for _, want := range []string{"Fermer mon compte", "Ce qui est effacé", "Ce que la commune conserve", `name="password"`} {
 		if !strings.Contains(page, want) {
@@ -245,6 +265,9 @@ func TestClosingTheAccount(t *testing.T) {
 		t.Errorf("audit entries of the closure: %d", n)
 	}
 	e.WaitMail("demo@demo.fr", "Votre compte sur le portail des factures est fermé", "SISTEC560")
+	if n := countRows(t, e, `SELECT count(*) FROM river_job WHERE id = $1 AND state = 'cancelled'`, queued.Job.ID); n != 1 {
+		t.Error("the email queued to the address was not cancelled")
+	}
 
 	// Every session is over, the remember-me cookie too.
 	for name, client := range map[string]*http.Client{"closing browser": c, "other browser": other} {
