@@ -189,11 +189,17 @@ func TestClosingTheAccount(t *testing.T) {
 	const host = "sistec.localhost"
 	activateOn(t, e, host, "demo@demo.fr", strongPassword)
 	activateOn(t, e, "belcastel.localhost", "demo@demo.fr", strongPassword)
+	// A failed login: its audit entry holds the address.
+	post(t, e.Client(), e.URL(host, "/connexion"), url.Values{"email": {"demo@demo.fr"}, "password": {"pas le bon"}})
 	c := login(t, e, host, "demo@demo.fr", strongPassword, true)
 	other := login(t, e, host, "demo@demo.fr", strongPassword, false)
 	sendContact(t, e, c, host, "Question", "Un message personnel")
 	startPayment(t, e, c, host, "2017-020-002059")
 	id := accountID(t, e, "sistec", "demo@demo.fr")
+	if n := countRows(t, e, `SELECT count(*) FROM audit_log WHERE object_type = 'account' AND object_id = $1::text
+		AND details::text LIKE '%demo@demo.fr%'`, id); n == 0 {
+		t.Fatal("no audit entry with the address before closing: the check below would prove nothing")
+	}
 	invoicesBefore := countRows(t, e, `SELECT count(*) FROM invoices WHERE account_id = $1`, id)
 	paymentsBefore := countRows(t, e, `SELECT count(*) FROM payments WHERE account_id = $1`, id)
 
