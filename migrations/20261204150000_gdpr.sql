@@ -27,7 +27,7 @@ WHERE a.status = 'active';
 
 -- The daily job looks for active accounts by their last login.
 CREATE INDEX accounts_inactive_idx ON accounts (tenant_id, last_login_at) WHERE status = 'active';
--- Retention of messages: the last message of each account's exchange.
-CREATE INDEX messages_created_idx ON messages (created_at);
+-- Retention of messages: a thread goes with its last message.
+CREATE INDEX message_threads_retention_idx ON message_threads (last_message_at);
 -- Retention of the audit trail.
 CREATE INDEX audit_log_retention_idx ON audit_log (at);

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -64,8 +65,13 @@ func runDev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	store := tenant.NewStore(d)
-	if err := applyTenants(ctx, store, files, log); err != nil {
+	// The demo communes' files are applied at each start; a field changed
+	// since in the back office is kept (and said), not overwritten.
+	err = applyTenants(cliContext(ctx), tenant.NewService(d, tenant.NewStore(d)), files, tenant.ApplyOptions{}, log)
+	var conflicts *tenant.ConflictError
+	if errors.As(err, &conflicts) {
+		log.Warn("dev: tenant.yaml files not applied: the database holds changes made since", "detail", err)
+	} else if err != nil {
 		return err
 	}
 	a, err := app.New(ctx, cfg, d, log, app.Options{})

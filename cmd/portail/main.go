@@ -5,6 +5,7 @@
 //	portail migrate              apply pending database migrations
 //	portail tenants check [dir]  validate tenants/<slug>/tenant.yaml files
 //	portail tenants apply [dir]  create or update the communes they describe
+//	portail tenants export|create|set|suspend|resume SLUG …
 //	portail import payers|invoices --tenant SLUG FILE [ZIP]
 //	portail staff invite|list|disable --tenant SLUG …
 //	portail bench [flags]        measure the non-functional targets (make bench)
@@ -36,7 +37,15 @@ Commands:
   serve                 run the portal against the configured services (production)
   migrate               apply pending database migrations
   tenants check [DIR]   validate the communes' tenant.yaml files (default: tenants.dir)
-  tenants apply [DIR]   create or update the communes they describe
+  tenants apply [--force] [DIR]
+                        create or update the communes they describe (refuses to overwrite
+                        a field changed elsewhere since the last apply, unless --force)
+  tenants export SLUG [DIR]
+                        write DIR/SLUG/tenant.yaml and its logo from the database
+  tenants create|set SLUG FIELD=VALUE…
+                        create a commune, or change fields named as in tenant.yaml
+  tenants suspend|resume SLUG
+                        maintenance page for a commune (PayFiP results still processed)
   import payers --tenant SLUG FILE.csv
                         load payers from the billing software's CSV export
   import invoices --tenant SLUG FILE.csv [PDFS.zip]

@@ -41,3 +41,13 @@ func (s *Service) SetDueReminders(ctx context.Context, tenantID, accountID int64
 	}
 	return nil
 }
+
+// SetAnnouncements turns the commune's information emails ("informations
+// diverses") on or off for an account.
+func (s *Service) SetAnnouncements(ctx context.Context, tenantID, accountID int64, on bool) error {
+	if _, err := s.DB.ExecContext(ctx, `UPDATE accounts SET announcements = $3, updated_at = now()
+		WHERE tenant_id = $1 AND id = $2`, tenantID, accountID, on); err != nil {
+		return fmt.Errorf("account: announcements: %w", err)
+	}
+	return nil
+}

@@ -100,10 +100,11 @@ func (s *Service) Close(ctx context.Context, t *tenant.Tenant, accountID int64, 
 //
 // What goes: the name (ClosedName instead), the email (a placeholder of
 // the reserved .invalid domain, which the unique key needs), the password
-// hash, the email choices and the paperless request (back to the
-// defaults), the unsubscribe token, every one-time token, remember-me
-// token and session, the login counters of the address, the text of the
-// resident's messages, the address sent to PayFiP with each payment, and
+// hash, the email choices (alerts, reminders, announcements) and the
+// paperless request (back to the defaults), the unsubscribe token, every one-time token, remember-me
+// token and session, the login counters of the address, the text and
+// subjects of the messages both ways (the threads stay, for the staff's
+// counts, until their retention), the address sent to PayFiP with each payment, and
 // the addresses recorded in the account's audit entries. One audit entry
 // records the closure, without personal data. A closing email goes to the
 // address before it is erased, through the outbox of tx.
@@ -138,7 +139,7 @@ func (s *Service) CloseTx(ctx context.Context, tx *sqlx.Tx, t *tenant.Tenant, ac
 	steps := []struct{ what, query string }{
 		{"account", `UPDATE accounts SET status = 'closed', closed_at = $3, updated_at = $3,
 			display_name = '` + ClosedName + `', email = 'ferme-' || id || '@compte.invalid', password_hash = '',
-			paperless = false, paperless_at = NULL, invoice_alerts = true, due_reminders = true,
+			paperless = false, paperless_at = NULL, invoice_alerts = true, due_reminders = true, announcements = true,
 			password_changed_at = NULL, last_login_at = NULL, inactivity_warned_at = NULL,
 			unsubscribe_token = replace(gen_random_uuid()::text, '-', '')
 			WHERE tenant_id = $1 AND id = $2`},
@@ -147,6 +148,7 @@ func (s *Service) CloseTx(ctx context.Context, tx *sqlx.Tx, t *tenant.Tenant, ac
 		{"remember-me", `DELETE FROM remember_tokens WHERE tenant_id = $1 AND account_id = $2`},
 		{"messages", `UPDATE messages SET subject = '', body = '[Message effacé à la fermeture du compte]'
 			WHERE tenant_id = $1 AND account_id = $2`},
+		{"threads", `UPDATE message_threads SET subject = '' WHERE tenant_id = $1 AND account_id = $2`},
 		{"payments", `UPDATE payments SET email = '' WHERE tenant_id = $1 AND account_id = $2 AND email <> ''`},
 		{"audit", `UPDATE audit_log SET details = details - 'email' - 'old_email' - 'new_email'
 			WHERE tenant_id = $1 AND object_type = 'account' AND object_id = $2::text

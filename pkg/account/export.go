@@ -72,9 +72,11 @@ func (s *Service) Export(ctx context.Context, t *tenant.Tenant, accountID int64,
 
 	x.raw(",\n\"messages\": ")
 	x.list(`SELECT json_build_object(
-			'de', CASE direction WHEN 'resident' THEN 'vous' ELSE 'le service' END,
-			'objet', subject, 'message', body, 'envoye_le', created_at, 'lu_le', read_at)
-		FROM messages WHERE tenant_id = $1 AND account_id = $2 ORDER BY created_at, id`, t.ID, a.ID)
+			'conversation', m.thread_id, 'sujet_de_la_conversation', th.subject,
+			'de', CASE m.direction WHEN 'resident' THEN 'vous' ELSE 'le service' END,
+			'objet', m.subject, 'message', m.body, 'envoye_le', m.created_at, 'lu_le', m.read_at)
+		FROM messages m JOIN message_threads th ON th.tenant_id = m.tenant_id AND th.id = m.thread_id
+		WHERE m.tenant_id = $1 AND m.account_id = $2 ORDER BY m.created_at, m.id`, t.ID, a.ID)
 
 	x.raw(",\n\"connexions\": ")
 	x.list(`SELECT json_build_object('evenement', CASE action
@@ -164,5 +166,6 @@ func exportedChoices(a *Account) map[string]any {
 		"factures_papier_choix_le":   a.PaperlessAt,
 		"alertes_nouvelles_factures": a.InvoiceAlerts,
 		"rappels_avant_echeance":     a.DueReminders,
+		"informations_de_la_commune": a.Announcements,
 	}
 }

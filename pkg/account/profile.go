@@ -13,6 +13,7 @@ import (
 	"portail/pkg/auth"
 	"portail/pkg/db"
 	"portail/pkg/mail"
+	"portail/pkg/message"
 	"portail/pkg/tenant"
 )
 
@@ -129,8 +130,8 @@ func (s *Service) SendContactMessage(ctx context.Context, t *tenant.Tenant, acco
 		if a.Status != StatusActive {
 			return ErrAccountInactive
 		}
-		if err := tx.GetContext(ctx, &id, `INSERT INTO messages (tenant_id, account_id, direction, subject, body, created_at)
-			VALUES ($1, $2, 'resident', $3, $4, $5) RETURNING id`, t.ID, a.ID, subject, body, now); err != nil {
+		// Each message of the form opens a thread the staff answer.
+		if id, err = message.StartThread(ctx, tx, t.ID, a.ID, subject, body, now); err != nil {
 			return fmt.Errorf("account: store message: %w", err)
 		}
 		if t.ContactEmail == "" {

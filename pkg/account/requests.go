@@ -160,25 +160,33 @@ func (s *Service) issueActivation(ctx context.Context, tx *sqlx.Tx, t *tenant.Te
 	case StatusDisabled:
 		return ActivationUnknown, nil
 	}
-	lim := s.limits()
-	raw, exp, err := issueToken(ctx, tx, t.ID, a.ID, PurposeActivation, "", now, lim.ActivationTTL)
-	if err != nil {
+	if err := s.sendActivation(ctx, tx, t, &a, now); err != nil {
 		return 0, err
-	}
-	link, err := s.link(t, "/activation/"+raw)
-	if err != nil {
-		return 0, err
-	}
-	if err := s.Outbox.EnqueueTx(ctx, tx, mail.Email{
-		TenantID: t.ID, To: a.Email, Template: "activation", NotAfter: exp,
-		Data: map[string]any{"Link": link, "DisplayName": a.DisplayName},
-	}); err != nil {
-		return 0, fmt.Errorf("account: activation email: %w", err)
 	}
 	if err := audit.Record(asAnonymous(ctx, ""), tx, t.ID, "activation.requested", accountObject(a.ID), nil); err != nil {
 		return 0, err
 	}
 	return ActivationSent, nil
+}
+
+// sendActivation issues a new activation token for a (earlier ones stop
+// working) and enqueues its email, in tx.
+func (s *Service) sendActivation(ctx context.Context, tx *sqlx.Tx, t *tenant.Tenant, a *Account, now time.Time) error {
+	raw, exp, err := issueToken(ctx, tx, t.ID, a.ID, PurposeActivation, "", now, s.limits().ActivationTTL)
+	if err != nil {
+		return err
+	}
+	link, err := s.link(t, "/activation/"+raw)
+	if err != nil {
+		return err
+	}
+	if err := s.Outbox.EnqueueTx(ctx, tx, mail.Email{
+		TenantID: t.ID, To: a.Email, Template: "activation", NotAfter: exp,
+		Data: map[string]any{"Link": link, "DisplayName": a.DisplayName},
+	}); err != nil {
+		return fmt.Errorf("account: activation email: %w", err)
+	}
+	return nil
 }
 
 // issueReset emails a reset link if email is that of an active account of t.

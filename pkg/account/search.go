@@ -2,7 +2,9 @@ package account
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/lib/pq"
 
@@ -20,6 +22,12 @@ type Query struct {
 	// Paperless keeps the payers who chose paperless ("paperless") or not
 	// ("paper"); "": both.
 	Paperless string
+	// ChoiceMade keeps the payers who made a paperless choice (to receive
+	// paper again counts), whose date is paperless_at.
+	ChoiceMade bool
+	// ChoiceFrom and ChoiceTo bound the date of that choice:
+	// ChoiceFrom <= paperless_at < ChoiceTo; zero: unbounded.
+	ChoiceFrom, ChoiceTo time.Time
 	// Sort is one of Sorts ("" is DefaultSort).
 	Sort string
 	// Page (1-based) and PerPage (default db.DefaultPerPage, at most
@@ -55,7 +63,9 @@ func Sorts() []string { return []string{"name", "reference", "email", "created",
 const searchWhere = `a.tenant_id = $1
 	AND ($2 = '' OR portail_fold(a.external_ref || ' ' || a.display_name || ' ' || a.email) LIKE portail_fold($2))
 	AND (cardinality($3::text[]) = 0 OR a.status = ANY ($3::text[]))
-	AND ($4 = '' OR a.paperless = ($4 = 'paperless'))`
+	AND ($4 = '' OR a.paperless = ($4 = 'paperless'))
+	AND (NOT $5::boolean OR a.paperless_at IS NOT NULL)
+	AND ($6::timestamptz IS NULL OR a.paperless_at >= $6) AND ($7::timestamptz IS NULL OR a.paperless_at < $7)`
 
 func (q Query) args(tenantID int64) ([]any, string, error) {
 	sort := q.Sort
@@ -73,8 +83,11 @@ func (q Query) args(tenantID int64) ([]any, string, error) {
 	if status == nil {
 		status = []string{}
 	}
-	return []any{tenantID, db.Contains(q.Text), pq.Array(status), q.Paperless}, order, nil
+	return []any{tenantID, db.Contains(q.Text), pq.Array(status), q.Paperless, q.ChoiceMade,
+		nullTime(q.ChoiceFrom), nullTime(q.ChoiceTo)}, order, nil
 }
+
+func nullTime(t time.Time) sql.NullTime { return sql.NullTime{Time: t, Valid: !t.IsZero()} }
 
 // Search returns one page of tenantID's payers matching q, in q's order,
 // and how many match in all. A page past the last one is empty.
@@ -94,7 +107,7 @@ func (s *Service) Search(ctx context.Context, tenantID int64, q Query) ([]Accoun
 	}
 	args = append(args, limit, offset)
 	if err := s.DB.SelectContext(ctx, &list, `SELECT `+prefixedAccountColumns+` FROM accounts a WHERE `+searchWhere+`
-		ORDER BY `+order+` LIMIT $5 OFFSET $6`, args...); err != nil {
+		ORDER BY `+order+` LIMIT $8 OFFSET $9`, args...); err != nil {
 		return nil, 0, fmt.Errorf("account: search: %w", err)
 	}
 	return list, total, nil

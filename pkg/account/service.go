@@ -73,6 +73,7 @@ type Account struct {
 	PaperlessAt       *time.Time `db:"paperless_at"`
 	InvoiceAlerts     bool       `db:"invoice_alerts"`
 	DueReminders      bool       `db:"due_reminders"` // reminders before the due date
+	Announcements     bool       `db:"announcements"` // the commune's information emails
 	PasswordChangedAt *time.Time `db:"password_changed_at"`
 	LastLoginAt       *time.Time `db:"last_login_at"`
 	ClosedAt          *time.Time `db:"closed_at"`
@@ -81,7 +82,8 @@ type Account struct {
 }
 
 const accountColumns = `tenant_id, id, external_ref, display_name, email, status, paperless,
-	paperless_at, invoice_alerts, due_reminders, password_changed_at, last_login_at, closed_at, created_at, updated_at`
+	paperless_at, invoice_alerts, due_reminders, announcements, password_changed_at, last_login_at, closed_at,
+	created_at, updated_at`
 
 // prefixedAccountColumns are accountColumns of the table aliased "a".
 var prefixedAccountColumns = func() string {
@@ -144,15 +146,8 @@ type Service struct {
 	Limits Limits
 }
 
-// now is truncated to PostgreSQL's precision (microseconds, rounded on
-// store): otherwise a row written with now can compare as a fraction of a
-// microsecond in the future when read back.
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().Truncate(time.Microsecond)
-	}
-	return time.Now().Truncate(time.Microsecond)
-}
+// now is truncated to PostgreSQL's precision (see auth.Clock).
+func (s *Service) now() time.Time { return auth.Clock(s.Now) }
 
 func (s *Service) limits() Limits { return s.Limits.withDefaults() }
 

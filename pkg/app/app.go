@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"portail/pkg/account"
+	"portail/pkg/announce"
 	"portail/pkg/apikey"
 	"portail/pkg/auth"
 	"portail/pkg/blob"
@@ -25,6 +26,7 @@ import (
 	"portail/pkg/invoice"
 	"portail/pkg/jobs"
 	"portail/pkg/mail"
+	"portail/pkg/message"
 	"portail/pkg/payfip"
 	"portail/pkg/payment"
 	"portail/pkg/privacy"
@@ -46,19 +48,26 @@ type Options struct {
 	NoPeriodicJobs bool
 }
 
+// announcementWorkers is how many announcement emails an instance sends at
+// once: fewer than the default queue's workers, which keep sending the
+// transactional emails (activation, passwords) meanwhile.
+const announcementWorkers = 4
+
 // App is the whole portal.
 type App struct {
-	Config   config.Config
-	DB       *sqlx.DB
-	Log      *slog.Logger
-	Tenants  *tenant.Store
-	Blobs    *blob.Store
-	Accounts *account.Service
-	Sessions *account.Sessions
-	Invoices *invoice.Store
-	Imports  *imports.Service
-	Payments *payment.Service
-	Staff    *staff.Service
+	Config  config.Config
+	DB      *sqlx.DB
+	Log     *slog.Logger
+	Tenants *tenant.Store
+	// TenantService is the one writer of communes' settings.
+	TenantService *tenant.Service
+	Blobs         *blob.Store
+	Accounts      *account.Service
+	Sessions      *account.Sessions
+	Invoices      *invoice.Store
+	Imports       *imports.Service
+	Payments      *payment.Service
+	Staff         *staff.Service
 	// StaffSessions are the commune staff's sessions (/admin).
 	StaffSessions *staff.Sessions
 	Policy        *rbac.Policy
@@ -67,13 +76,18 @@ type App struct {
 	// Privacy warns and closes inactive accounts and applies the
 	// retention periods (a daily job).
 	Privacy *privacy.Service
-	Jobs    *jobs.Client
-	Web     *web.Server
+	// Messages are the residents' "Contact" threads and the staff's replies.
+	Messages *message.Service
+	// Announcements are the commune's information emails.
+	Announcements *announce.Service
+	Jobs          *jobs.Client
+	Web           *web.Server
 }
 
 // New builds the portal on an open, migrated database.
 func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o Options) (*App, error) {
 	a := &App{Config: cfg, DB: d, Log: log, Tenants: tenant.NewStore(d)}
+	a.TenantService = tenant.NewService(d, a.Tenants)
 	var err error
 	if a.Policy, err = rbac.Load(); err != nil {
 		return nil, err
@@ -84,10 +98,11 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 
 	links := func(t *tenant.Tenant, path string) string { return cfg.HTTP.PublicBaseURL(t.PrimaryHost) + path }
 	workers := river.NewWorkers()
+	renderer, sender := mail.NewRenderer(templates.FS), mail.NewSender(cfg.SMTP)
 	river.AddWorker(workers, &mail.Worker{
 		Tenants:  a.Tenants,
-		Renderer: mail.NewRenderer(templates.FS),
-		Sender:   mail.NewSender(cfg.SMTP),
+		Renderer: renderer,
+		Sender:   sender,
 		Logger:   log,
 		Now:      o.Now,
 		Decorate: decorateEmail(d, links),
@@ -109,6 +124,10 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	river.AddWorker(workers, importer)
 	a.Reminders = &reminder.Service{DB: d, Tenants: a.Tenants, Links: links, Now: o.Now, Log: log}
 	river.AddWorker(workers, &reminder.Worker{Service: a.Reminders})
+	a.Announcements = &announce.Service{DB: d, Now: o.Now}
+	river.AddWorker(workers, &announce.FanOutWorker{Service: a.Announcements})
+	river.AddWorker(workers, &announce.DeliverWorker{Service: a.Announcements, Tenants: a.Tenants,
+		Renderer: renderer, Sender: sender, Links: links})
 	a.Privacy = &privacy.Service{DB: d, Tenants: a.Tenants, Links: links, Settings: cfg.Privacy, Now: o.Now, Log: log}
 	river.AddWorker(workers, &privacy.Worker{Service: a.Privacy})
 	periodic := []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob(), reminder.NewPeriodicJob(o.Now),
@@ -117,11 +136,14 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		periodic = nil
 	}
 	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval,
-		Queues:   map[string]int{account.RequestQueue: 2, imports.Queue: cmp.Or(o.ImportWorkers, 2)},
+		Queues: map[string]int{account.RequestQueue: 2, imports.Queue: cmp.Or(o.ImportWorkers, 2),
+			announce.Queue: announcementWorkers},
 		Periodic: periodic, FinishedJobRetention: cfg.Privacy.FinishedJobs}); err != nil {
 		return nil, err
 	}
 	outbox := mail.NewOutbox(a.Jobs)
+	a.Announcements.Jobs = a.Jobs
+	a.Messages = &message.Service{DB: d, Outbox: outbox, Links: links, Now: o.Now}
 	a.Payments.Outbox = outbox
 	a.Reminders.Outbox = outbox
 	a.Privacy.Outbox = outbox
@@ -155,12 +177,15 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 		Config:        cfg,
 		DB:            d,
 		Tenants:       a.Tenants,
+		TenantService: a.TenantService,
 		Accounts:      a.Accounts,
 		Sessions:      a.Sessions,
 		Invoices:      a.Invoices,
 		Blobs:         a.Blobs,
 		Imports:       a.Imports,
 		Payments:      a.Payments,
+		Messages:      a.Messages,
+		Announcements: a.Announcements,
 		Staff:         a.Staff,
 		StaffSessions: a.StaffSessions,
 		Policy:        a.Policy,

@@ -108,10 +108,10 @@ func ValidEmail(s string) bool {
 	return err == nil && a.Address == s
 }
 
-// clock truncates now to PostgreSQL's precision (microseconds, rounded on
+// Clock truncates now to PostgreSQL's precision (microseconds, rounded on
 // store): otherwise a row written with now can compare as a fraction of a
 // microsecond in the future when read back.
-func clock(now func() time.Time) time.Time {
+func Clock(now func() time.Time) time.Time {
 	if now != nil {
 		return now().Truncate(time.Microsecond)
 	}

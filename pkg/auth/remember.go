@@ -37,7 +37,7 @@ type RememberStore struct {
 	Now   func() time.Time
 }
 
-func (r *RememberStore) now() time.Time { return clock(r.Now) }
+func (r *RememberStore) now() time.Time { return Clock(r.Now) }
 
 // Issue creates a token for the principal and returns the cookie value
 // and its expiry (the cookie's Max-Age).

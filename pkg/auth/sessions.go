@@ -51,7 +51,7 @@ type Session struct {
 	Flags       map[string]string
 }
 
-func (s *SessionStore) now() time.Time { return clock(s.Now) }
+func (s *SessionStore) now() time.Time { return Clock(s.Now) }
 
 // IDHash is the stored form of a raw session id; ok is false for anything
 // NewSecret could not have made.

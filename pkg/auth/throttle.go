@@ -59,7 +59,7 @@ type Throttle struct {
 	Now   func() time.Time
 }
 
-func (t *Throttle) now() time.Time { return clock(t.Now) }
+func (t *Throttle) now() time.Time { return Clock(t.Now) }
 
 // failureDelay is the wait imposed after n failures: none for the first
 // free ones, then 1 s, 2 s, 4 s… up to 30 s.

@@ -33,7 +33,7 @@ func (w *Worker) Work(ctx context.Context, _ *river.Job[Args]) error {
 	r, err := w.Service.Run(ctx)
 	if w.Service.Log != nil {
 		w.Service.Log.Info("privacy", "warned", r.Warned, "closed", r.Closed,
-			"messages_deleted", r.Messages, "audit_deleted", r.AuditEntries, "error", err)
+			"threads_deleted", r.Threads, "audit_deleted", r.AuditEntries, "error", err)
 	}
 	return err
 }

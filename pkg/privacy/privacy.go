@@ -71,7 +71,7 @@ type Service struct {
 // Result counts what a run did.
 type Result struct {
 	Warned, Closed int
-	Messages       int64 // deleted
+	Threads        int64 // message threads deleted, with their messages
 	AuditEntries   int64 // deleted
 }
 
@@ -106,8 +106,8 @@ func (s *Service) Run(ctx context.Context) (Result, error) {
 			errs = append(errs, fmt.Errorf("privacy: %s: %w", t.Slug, err))
 		}
 	}
-	msgs, audits, err := s.Retention(ctx)
-	r.Messages, r.AuditEntries = msgs, audits
+	threads, audits, err := s.Retention(ctx)
+	r.Threads, r.AuditEntries = threads, audits
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -219,22 +219,22 @@ func (s *Service) closePage(ctx context.Context, t *tenant.Tenant, warnedBefore 
 	return n, err
 }
 
-// Retention deletes, in every commune, the exchanges of messages whose
-// last message is older than privacy.messages, the audit entries older
+// Retention deletes, in every commune, the message threads whose last
+// message is older than privacy.messages (with their messages), the audit entries older
 // than privacy.audit (privacy.audit_payments for those about payments,
 // the commune's accounting trail), and expired sessions and tokens. It
-// returns how many messages and audit entries it deleted.
-func (s *Service) Retention(ctx context.Context) (messages, audits int64, err error) {
+// returns how many threads and audit entries it deleted.
+func (s *Service) Retention(ctx context.Context) (threads, audits int64, err error) {
 	now := s.now()
 	set := s.Settings
 	if set.Messages <= 0 || set.Audit <= 0 || set.AuditPayments < set.Audit {
 		return 0, 0, errors.New("privacy: retention periods must be positive, audit_payments at least audit")
 	}
-	if messages, err = s.deleteAll(ctx, "messages", `
-		DELETE FROM messages WHERE (tenant_id, account_id) IN (
-			SELECT tenant_id, account_id FROM messages GROUP BY tenant_id, account_id
-			HAVING max(created_at) < $1 LIMIT $2)`, now.Add(-set.Messages)); err != nil {
-		return messages, 0, err
+	// A thread goes with its messages (ON DELETE CASCADE).
+	if threads, err = s.deleteAll(ctx, "messages", `
+		DELETE FROM message_threads WHERE (tenant_id, id) IN (
+			SELECT tenant_id, id FROM message_threads WHERE last_message_at < $1 LIMIT $2)`, now.Add(-set.Messages)); err != nil {
+		return threads, 0, err
 	}
 	const aboutPayments = `(object_type = 'payment' OR starts_with(action, 'payment.'))`
 	a1, err := s.deleteAll(ctx, "audit", `
@@ -242,27 +242,27 @@ func (s *Service) Retention(ctx context.Context) (messages, audits int64, err er
 			SELECT tenant_id, id FROM audit_log WHERE at < $1 AND NOT `+aboutPayments+` LIMIT $2)`, now.Add(-set.Audit))
 	audits += a1
 	if err != nil {
-		return messages, audits, err
+		return threads, audits, err
 	}
 	a2, err := s.deleteAll(ctx, "audit of payments", `
 		DELETE FROM audit_log WHERE (tenant_id, id) IN (
 			SELECT tenant_id, id FROM audit_log WHERE at < $1 LIMIT $2)`, now.Add(-set.AuditPayments))
 	audits += a2
 	if err != nil {
-		return messages, audits, err
+		return threads, audits, err
 	}
 	// Expired sessions and tokens (the hourly purge deletes them too).
 	if s.Sessions != nil {
 		if _, err := s.Sessions.Purge(ctx); err != nil {
-			return messages, audits, fmt.Errorf("privacy: %w", err)
+			return threads, audits, fmt.Errorf("privacy: %w", err)
 		}
 	}
 	if s.Accounts != nil {
 		if err := s.Accounts.Purge(ctx); err != nil {
-			return messages, audits, fmt.Errorf("privacy: %w", err)
+			return threads, audits, fmt.Errorf("privacy: %w", err)
 		}
 	}
-	return messages, audits, nil
+	return threads, audits, nil
 }
 
 // deleteAll runs a DELETE of at most deleteBatch groups ($2) older than

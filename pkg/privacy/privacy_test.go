@@ -2,6 +2,7 @@ package privacy_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -200,8 +201,9 @@ func TestInactiveAccountsAreWarnedThenClosed(t *testing.T) {
 	}
 }
 
-// TestRetentionDeletesOnlyWhatIsOld: exchanges whose last message is older
-// than privacy.messages go, a long exchange still going on stays; audit
+// TestRetentionDeletesOnlyWhatIsOld: threads whose last message is older
+// than privacy.messages go with their messages, a long thread still going
+// on stays whole; audit
 // entries older than privacy.audit go but those about payments stay until
 // privacy.audit_payments; expired sessions go, live ones stay.
 func TestRetentionDeletesOnlyWhatIsOld(t *testing.T) {
@@ -225,12 +227,22 @@ func TestRetentionDeletesOnlyWhatIsOld(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	msg := `INSERT INTO messages (tenant_id, account_id, direction, body, created_at) VALUES ($1, $2, $3, $4, $5)`
-	// demo: an old exchange, over. marie: an old first message, a recent reply.
-	exec(msg, sistec.ID, ids["demo@demo.fr"], "resident", "vieux message", now.Add(-set.Messages-10*day))
-	exec(msg, sistec.ID, ids["demo@demo.fr"], "staff", "vieille réponse", now.Add(-set.Messages-day))
-	exec(msg, sistec.ID, ids["marie.durand@demo.fr"], "resident", "début ancien", now.Add(-set.Messages-10*day))
-	exec(msg, sistec.ID, ids["marie.durand@demo.fr"], "staff", "réponse récente", now.Add(-set.Messages+day))
+	// A thread per resident: demo's is over (its last message is old),
+	// marie's started long ago but its last message is recent.
+	thread := func(account int64, messages ...time.Time) {
+		t.Helper()
+		var id int64
+		if err := e.App.DB.Get(&id, `INSERT INTO message_threads (tenant_id, account_id, subject, created_at, last_message_at)
+			VALUES ($1, $2, 'Question', $3, $4) RETURNING id`, sistec.ID, account, messages[0], messages[len(messages)-1]); err != nil {
+			t.Fatal(err)
+		}
+		for i, at := range messages {
+			exec(`INSERT INTO messages (tenant_id, account_id, thread_id, direction, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+				sistec.ID, account, id, []string{"resident", "staff"}[i%2], fmt.Sprintf("message %d", account*10+int64(i)), at)
+		}
+	}
+	thread(ids["demo@demo.fr"], now.Add(-set.Messages-10*day), now.Add(-set.Messages-day))
+	thread(ids["marie.durand@demo.fr"], now.Add(-set.Messages-10*day), now.Add(-set.Messages+day))
 
 	audit := `INSERT INTO audit_log (tenant_id, actor_kind, action, object_type, object_id, at) VALUES ($1, 'system', $2, $3, 'x', $4)`
 	exec(audit, sistec.ID, "test.old", "account", now.Add(-set.Audit-day))
@@ -242,19 +254,20 @@ func TestRetentionDeletesOnlyWhatIsOld(t *testing.T) {
 	exec(session, sistec.ID, []byte(strings.Repeat("a", 32)), ids["demo@demo.fr"], now.Add(-2*day))
 	exec(session, sistec.ID, []byte(strings.Repeat("b", 32)), ids["demo@demo.fr"], now.Add(-time.Minute))
 
-	msgs, audits, err := e.App.Privacy.Retention(context.Background())
+	threads, audits, err := e.App.Privacy.Retention(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msgs != 2 || audits != 2 {
-		t.Errorf("deleted %d messages and %d audit entries, want 2 and 2", msgs, audits)
+	if threads != 1 || audits != 2 {
+		t.Errorf("deleted %d threads and %d audit entries, want 1 and 2", threads, audits)
 	}
-	var bodies []string
-	if err := e.App.DB.Select(&bodies, `SELECT body FROM messages WHERE tenant_id = $1 ORDER BY created_at`, sistec.ID); err != nil {
+	var left []int64
+	if err := e.App.DB.Select(&left, `SELECT DISTINCT account_id FROM messages WHERE tenant_id = $1`, sistec.ID); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(bodies, "|") != "début ancien|réponse récente" {
-		t.Errorf("messages left: %q", bodies)
+	if len(left) != 1 || left[0] != ids["marie.durand@demo.fr"] ||
+		count(t, e, `SELECT count(*) FROM messages WHERE account_id = $1`, ids["marie.durand@demo.fr"]) != 2 {
+		t.Errorf("messages left of accounts %v, want marie's two", left)
 	}
 	var actions []string
 	if err := e.App.DB.Select(&actions, `SELECT action FROM audit_log WHERE tenant_id = $1 AND object_id = 'x' ORDER BY action`, sistec.ID); err != nil {

@@ -29,6 +29,7 @@ var granted = map[string][]string{
 	"invoices:write":           {"admin", "agent"},
 	"imports:write":            {"admin", "agent"},
 	"payments:export":          {"admin", "agent"},
+	"invoices:export":          {"admin", "agent"},
 	"paperless:export":         {"admin", "agent"},
 	"messages:write":           {"admin", "agent"},
 	"texts:write":              {"admin", "agent"},

@@ -152,13 +152,8 @@ type Service struct {
 	Limits Limits
 }
 
-// now is truncated to PostgreSQL's precision (see auth).
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now().Truncate(time.Microsecond)
-	}
-	return time.Now().Truncate(time.Microsecond)
-}
+// now is truncated to PostgreSQL's precision (see auth.Clock).
+func (s *Service) now() time.Time { return auth.Clock(s.Now) }
 
 func (s *Service) limits() Limits { return s.Limits.withDefaults() }
 

@@ -60,7 +60,56 @@ type Tenant struct {
 	RemindersEnabled    bool `db:"reminders_enabled"`
 	RemindersDaysBefore int  `db:"reminders_days_before"`
 
+	// The important notice shows from NoticeFrom to NoticeUntil included
+	// (YYYY-MM-DD; "" for no bound).
+	NoticeFrom  string `db:"notice_from"`
+	NoticeUntil string `db:"notice_until"`
+
 	UpdatedAt time.Time `db:"updated_at"`
+	// Version grows by one at each change (optimistic concurrency), and
+	// UpdatedBy says who made the last one.
+	Version   int64  `db:"version"`
+	UpdatedBy string `db:"updated_by"`
+	// AssetTag identifies the logo and colours (a strong validator): set
+	// when the tenant is loaded, so asset requests read no database.
+	AssetTag string `db:"-"`
+}
+
+// NoticeShownOn tells whether the important notice shows on day (a
+// YYYY-MM-DD Paris day).
+func (t *Tenant) NoticeShownOn(day string) bool {
+	if t.ImportantNotice == "" {
+		return false
+	}
+	return (t.NoticeFrom == "" || day >= t.NoticeFrom) && (t.NoticeUntil == "" || day <= t.NoticeUntil)
+}
+
+// Suspended tells whether the operator suspended the commune: its pages
+// show the maintenance page, PayFiP's results are still processed.
+func (t *Tenant) Suspended() bool { return t.Status == StatusSuspended }
+
+// Settings returns t's settings as tenant.yaml groups them.
+func (t *Tenant) Settings() Settings {
+	s := Settings{Slug: t.Slug, Name: t.Name, ServiceLabel: t.ServiceLabel, Status: t.Status}
+	s.Hosts = Hosts{Primary: t.PrimaryHost, Aliases: append([]string{}, t.Aliases...)}
+	s.Branding.Colors.Primary, s.Branding.Colors.Accent = t.ColorPrimary, t.ColorAccent
+	if len(t.Logo) > 0 {
+		s.Branding.LogoData, s.Branding.LogoType = append([]byte(nil), t.Logo...), t.LogoType
+	}
+	s.Contact = Contact{Phone: t.ContactPhone, Hours: t.ContactHours, Email: t.ContactEmail}
+	s.Texts = Texts{Welcome: t.WelcomeText, Notice: t.ImportantNotice, NoticeFrom: t.NoticeFrom, NoticeUntil: t.NoticeUntil}
+	s.PayFiP.Numcli, s.PayFiP.Mode, s.PayFiP.Saisie = t.PayFiPNumcli, t.PayFiPMode, t.PayFiPSaisie
+	s.PayFiP.MinCents, s.PayFiP.MaxCents = t.PayFiPMinCents, t.PayFiPMaxCents
+	s.PayFiP.RetryDelay = formatMinutes(t.PayFiPRetryMinutes)
+	s.PayFiP.Endpoints.ClassicURL = t.PayFiPClassicURL
+	s.PayFiP.Endpoints.WSPaymentURL = t.PayFiPWSPaymentURL
+	s.PayFiP.Endpoints.SOAPURL = t.PayFiPSOAPURL
+	s.PayFiP.Endpoints.CallbackNetworks = append([]string{}, t.PayFiPCallbackNetworks...)
+	s.Payments = Payments{BatchAllowed: t.BatchAllowed, BatchMax: t.BatchMax, Suspended: t.PaymentsSuspended}
+	s.Accounts = Accounts{ActivationMessages: t.ActivationMessages, PasswordMinLength: t.PasswordMinLength}
+	s.Features = Features{Paperless: t.PaperlessEnabled, InvoiceAlerts: t.InvoiceAlerts}
+	s.Reminders = Reminders{Enabled: t.RemindersEnabled, DaysBefore: t.RemindersDaysBefore}
+	return s
 }
 
 // RetryDelay is how long a resident waits after an abandoned, refused or
@@ -70,7 +119,7 @@ func (t *Tenant) RetryDelay() time.Duration {
 }
 
 // Active tells whether residents may use the commune's portal.
-func (t *Tenant) Active() bool { return t.Status == "active" }
+func (t *Tenant) Active() bool { return t.Status == StatusActive }
 
 type ctxKey struct{}
 

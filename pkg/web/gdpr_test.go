@@ -27,22 +27,6 @@ func sendContact(t *testing.T, e *apptest.Env, c *http.Client, host, subject, bo
 	}
 }
 
-// activateOn is activateWithPassword for an address that may have
-// accounts in several communes: it follows the link of host's email.
-func activateOn(t *testing.T, e *apptest.Env, host, email, pw string) {
-	t.Helper()
-	_, body := post(t, e.Client(), e.URL(host, "/activation"), url.Values{"email": {email}})
-	if !strings.Contains(body, "Un message d&#39;activation du compte vous a été envoyé avec succès.") {
-		t.Fatalf("activation of %s on %s: %s", email, host, body)
-	}
-	m := e.WaitMail(email, "Accès au portail des factures", e.URL(host, "/activation/"))
-	link := apptest.LinkIn(t, m, e.URL(host, "/activation/"))
-	_, body = post(t, e.Client(), link, url.Values{"password": {pw}, "confirm": {pw}})
-	if !strings.Contains(body, "Le nouveau mot de passe a été enregistré avec succès.") {
-		t.Fatalf("password not saved: %s", body)
-	}
-}
-
 // accountID is the id of the account of email in the commune slug.
 func accountID(t *testing.T, e *apptest.Env, slug, email string) int64 {
 	t.Helper()
@@ -105,8 +89,9 @@ func TestDataDownloadHoldsOnlyTheResidentsOwnData(t *testing.T) {
 	sendContact(t, e, c, sistec, "Question cantine", "Mon message à moi")
 	startPayment(t, e, c, sistec, "2017-020-002059")
 	demoID := accountID(t, e, "sistec", "demo@demo.fr")
-	if _, err := e.App.DB.Exec(`INSERT INTO messages (tenant_id, account_id, direction, subject, body)
-		SELECT tenant_id, id, 'staff', 'Re: Question cantine', 'La réponse du service' FROM accounts WHERE id = $1`, demoID); err != nil {
+	if _, err := e.App.DB.Exec(`INSERT INTO messages (tenant_id, account_id, thread_id, direction, subject, body)
+		SELECT tenant_id, account_id, thread_id, 'staff', 'Re: Question cantine', 'La réponse du service' FROM messages
+		WHERE account_id = $1`, demoID); err != nil {
 		t.Fatal(err)
 	}
 	marie := login(t, e, sistec, "marie.durand@demo.fr", strongPassword, false)

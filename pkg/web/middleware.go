@@ -122,7 +122,7 @@ func noStore(c *gin.Context) {
 func (s *Server) resolveTenant(c *gin.Context) {
 	host := tenant.NormalizeHost(s.requestHost(c))
 	t, err := s.tenants.ByHost(c.Request.Context(), host)
-	if errors.Is(err, tenant.ErrNotFound) || (err == nil && !t.Active()) {
+	if errors.Is(err, tenant.ErrNotFound) {
 		s.render(c, http.StatusNotFound, "errors/unknown_host.html", view.Page{
 			Title: "Portail inconnu", Data: map[string]string{"Host": host},
 		})
@@ -133,6 +133,10 @@ func (s *Server) resolveTenant(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if t.Suspended() && !openWhileSuspended(c.Request.Method, c.Request.URL.Path) {
+		s.maintenance(c, t)
+		return
+	}
 	if t.PayFiPClassicURL != "" || t.PayFiPWSPaymentURL != "" {
 		// This commune pays through its own PayFiP endpoints.
 		c.Header("Content-Security-Policy", contentSecurityPolicy(payfipOrigins(s.cfg.PayFiP.ClassicURL,
@@ -140,6 +144,36 @@ func (s *Server) resolveTenant(c *gin.Context) {
 	}
 	c.Request = c.Request.WithContext(tenant.WithContext(c.Request.Context(), t))
 	c.Next()
+}
+
+// openWhileSuspended are the routes of a suspended commune that still
+// answer: PayFiP's results for its attempts (money in flight is never
+// lost) and the branding the maintenance page shows.
+func openWhileSuspended(method, path string) bool {
+	switch path {
+	case "/paiement/notification", "/paiement/retour", "/paiement/retour-classique":
+		return true
+	case "/theme.css", "/logo":
+		return method == http.MethodGet || method == http.MethodHead
+	}
+	return false
+}
+
+// maintenanceRetry is the Retry-After of a suspended commune's pages: a
+// suspension lasts hours, not seconds.
+const maintenanceRetry = "3600"
+
+// maintenance answers every page of a suspended commune (residents, staff,
+// its billing software's API): 503 with Retry-After, branded, in French.
+func (s *Server) maintenance(c *gin.Context, t *tenant.Tenant) {
+	c.Header("Retry-After", maintenanceRetry)
+	c.Header("Cache-Control", "no-store")
+	if isAPI(c) {
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, gin.H{"error": "the commune's portal is suspended for maintenance"})
+		return
+	}
+	s.render(c, http.StatusServiceUnavailable, "errors/maintenance.html", view.Page{Tenant: t, Title: "Portail en maintenance"})
+	c.Abort()
 }
 
 // requestHost is the Host header, or X-Forwarded-Host when the direct

@@ -8,15 +8,6 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// parisLocation is where residents live their dates.
-var parisLocation = func() *time.Location {
-	loc, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		panic("web: Europe/Paris: " + err.Error()) // cannot happen: time/tzdata is embedded
-	}
-	return loc
-}()
-
 // privacyData is what the "Données personnelles" page says of the
 // retention periods, in words.
 type privacyData struct {

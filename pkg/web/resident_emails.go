@@ -14,8 +14,8 @@ import (
 func (s *Server) setEmailChoices(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
 	r := residentOf(c)
-	alerts, reminders := emailLists(t, r.Account)
-	for _, l := range []emailList{alerts, reminders} {
+	alerts, reminders, announcements := emailLists(t, r.Account)
+	for _, l := range []emailList{alerts, reminders, announcements} {
 		on := c.PostForm(l.Slug) == "1"
 		if !l.Offered || on == l.On {
 			continue

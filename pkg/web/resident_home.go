@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -12,6 +13,27 @@ import (
 type homeData struct {
 	Notice       string
 	CommuneLower string
+	welcome      string
+}
+
+// homeNotice and homeWelcome are what the home's partials show
+// (templates/layouts/home_texts.html), on the residents' home and in the
+// staff's preview.
+type homeNotice struct {
+	Notice  string
+	Preview bool
+}
+
+type homeWelcome struct {
+	Welcome, CommuneLower string
+}
+
+// NoticeView is the notice partial's data.
+func (d homeData) NoticeView() homeNotice { return homeNotice{Notice: d.Notice} }
+
+// WelcomeView is the welcome partial's data.
+func (d homeData) WelcomeView() homeWelcome {
+	return homeWelcome{Welcome: d.welcome, CommuneLower: d.CommuneLower}
 }
 
 // home shows the commune's important notice first (until "Fermer", once per
@@ -19,8 +41,8 @@ type homeData struct {
 func (s *Server) home(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
 	r := residentOf(c)
-	d := homeData{CommuneLower: communeLower(t.Name)}
-	if t.ImportantNotice != "" && r.Session.Flags["notice_closed"] == "" {
+	d := homeData{CommuneLower: communeLower(t.Name), welcome: t.WelcomeText}
+	if t.NoticeShownOn(parisDay(time.Now())) && r.Session.Flags["notice_closed"] == "" {
 		d.Notice = t.ImportantNotice
 	}
 	title := "Accueil"
@@ -52,3 +74,16 @@ func communeLower(name string) string {
 	}
 	return name
 }
+
+// parisDay is the Paris day of at, as YYYY-MM-DD.
+func parisDay(at time.Time) string {
+	return at.In(parisTime).Format("2006-01-02")
+}
+
+var parisTime = func() *time.Location {
+	l, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		panic("web: Europe/Paris: " + err.Error()) // cannot happen: time/tzdata is embedded
+	}
+	return l
+}()

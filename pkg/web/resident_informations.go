@@ -18,8 +18,8 @@ type informationsData struct {
 	PaperlessAt time.Time
 	Confirm     bool
 	// The emails the resident may choose to receive.
-	Alerts, Reminders emailList
-	DaysBefore        int
+	Alerts, Reminders, Announcements emailList
+	DaysBefore                       int
 }
 
 // informations is "Mes informations". ?papier=confirmer shows the manual's
@@ -29,7 +29,7 @@ func (s *Server) informations(c *gin.Context) {
 	a := residentOf(c).Account
 	d := informationsData{Email: a.Email, Paperless: a.Paperless, Confirm: c.Query("papier") == "confirmer" && !a.Paperless,
 		DaysBefore: t.RemindersDaysBefore}
-	d.Alerts, d.Reminders = emailLists(t, a)
+	d.Alerts, d.Reminders, d.Announcements = emailLists(t, a)
 	if a.PaperlessAt != nil {
 		d.PaperlessAt = *a.PaperlessAt
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"portail/pkg/account"
+	"portail/pkg/announce"
 	"portail/pkg/tenant"
 	"portail/pkg/web/view"
 )
@@ -25,26 +26,34 @@ type emailList struct {
 const (
 	listAlerts    = "alertes"
 	listReminders = "rappels"
+	// listAnnouncements: the commune's "informations diverses", which the
+	// manual names apart from the new-invoice alerts.
+	listAnnouncements = announce.UnsubscribeList
 )
 
 type unsubscribeData struct {
 	Valid, Done bool
 	Email       string
-	List        emailList // what the link stops
-	Other       emailList // the other kind, offered to stop too
+	List        emailList   // what the link stops
+	Others      []emailList // the other kinds still received, offered to stop too
 }
 
-// emailLists are the account's two kinds of email in commune t: the
-// new-invoice alerts and the reminders before the due date.
-func emailLists(t *tenant.Tenant, a *account.Account) (alerts, reminders emailList) {
+// emailLists are the account's kinds of email in commune t: the
+// new-invoice alerts, the reminders before the due date and the
+// commune's information emails (which every commune may send).
+func emailLists(t *tenant.Tenant, a *account.Account) (alerts, reminders, announcements emailList) {
 	return emailList{Slug: listAlerts, On: a.InvoiceAlerts, Offered: t.InvoiceAlerts},
-		emailList{Slug: listReminders, On: a.DueReminders, Offered: t.RemindersEnabled}
+		emailList{Slug: listReminders, On: a.DueReminders, Offered: t.RemindersEnabled},
+		emailList{Slug: listAnnouncements, On: a.Announcements, Offered: true}
 }
 
 // setEmailList turns one kind of email on or off for an account.
 func (s *Server) setEmailList(ctx context.Context, tenantID, accountID int64, slug string, on bool) error {
-	if slug == listReminders {
+	switch slug {
+	case listReminders:
 		return s.Accounts.SetDueReminders(ctx, tenantID, accountID, on)
+	case listAnnouncements:
+		return s.Accounts.SetAnnouncements(ctx, tenantID, accountID, on)
 	}
 	return s.Accounts.SetAlerts(ctx, tenantID, accountID, on)
 }
@@ -71,10 +80,18 @@ func (s *Server) unsubscribeAnswer(c *gin.Context, apply bool) {
 		s.fail(c, err)
 		return
 	}
-	alerts, reminders := emailLists(t, a)
-	d := unsubscribeData{Valid: true, Email: a.Email, List: alerts, Other: reminders}
-	if c.Query("liste") == listReminders {
-		d.List, d.Other = reminders, alerts
+	alerts, reminders, announcements := emailLists(t, a)
+	all := []emailList{alerts, reminders, announcements}
+	d := unsubscribeData{Valid: true, Email: a.Email, List: alerts}
+	for _, l := range all {
+		if l.Slug == c.Query("liste") {
+			d.List = l
+		}
+	}
+	for _, l := range all {
+		if l.Slug != d.List.Slug && l.Offered && l.On {
+			d.Others = append(d.Others, l)
+		}
 	}
 	if apply && d.List.On {
 		if err := s.setEmailList(c.Request.Context(), t.ID, a.ID, d.List.Slug, false); err != nil {
@@ -85,8 +102,11 @@ func (s *Server) unsubscribeAnswer(c *gin.Context, apply bool) {
 	}
 	d.Done = !d.List.On
 	title := "Alertes de nouvelles factures"
-	if d.List.Slug == listReminders {
+	switch d.List.Slug {
+	case listReminders:
 		title = "Rappels avant l'échéance"
+	case listAnnouncements:
+		title = "Informations de la commune"
 	}
 	s.render(c, http.StatusOK, "resident/unsubscribe.html", view.Page{Title: title, Data: d})
 }

@@ -139,10 +139,45 @@ func (s *Server) staffRoutes(e *gin.Engine) {
 	r.POST("/profil/mot-de-passe", "profile:manage", s.adminPasswordChange)
 	r.POST("/profil/second-facteur/desactiver", "profile:manage", s.adminDisableTOTP)
 	r.POST("/profil/codes-de-secours", "profile:manage", s.adminRecoveryCodes)
+	// Redevables, Factures, Dématérialisation
+	r.GET("/redevables", "payers:read", s.adminPayers)
+	r.GET("/redevables/:id", "payers:read", s.adminPayer)
+	r.POST("/redevables/:id/activation", "payers:write", s.adminPayerActivation)
+	r.POST("/redevables/:id/compte", "payers:write", s.adminPayerState)
+	r.GET("/factures", "invoices:read", s.adminInvoices)
+	r.GET("/factures/export.csv", "invoices:export", s.adminInvoicesExport)
+	r.GET("/factures/:id", "invoices:read", s.adminInvoice)
+	r.POST("/factures/:id/:change", "invoices:write", s.adminInvoiceChange)
+	r.GET("/dematerialisation", "paperless:read", s.adminPaperless)
+	r.GET("/dematerialisation/export.csv", "paperless:export", s.adminPaperlessExport)
+
 	r.GET("/journal", "audit:read", s.adminJournal)
 	r.GET("/equipe", "staff:manage", s.adminTeam)
 	r.POST("/equipe/invitations", "staff:manage", s.adminInvite)
 	r.POST("/equipe/:id", "staff:manage", s.adminTeamMember)
+
+	// Messages, Annonces, Clés d'API
+	r.GET("/messages", "messages:read", s.adminMessages)
+	r.GET("/messages/:id", "messages:read", s.adminThread)
+	r.POST("/messages/:id/reponse", "messages:write", s.adminThreadReply)
+	r.POST("/messages/:id/etat", "messages:write", s.adminThreadState)
+	r.GET("/annonces", "announcements:read", s.adminAnnouncements)
+	r.GET("/annonces/nouvelle", "announcements:write", s.adminAnnouncementNew)
+	r.POST("/annonces/apercu", "announcements:write", s.adminAnnouncementPreview)
+	r.POST("/annonces", "announcements:write", s.adminAnnouncementSend)
+	r.GET("/annonces/:id", "announcements:read", s.adminAnnouncement)
+	r.GET("/annonces/:id/progression", "announcements:read", s.adminAnnouncementProgress)
+	r.GET("/cles-api", "apikeys:manage", s.adminAPIKeys)
+	r.POST("/cles-api", "apikeys:manage", s.adminAPIKeyCreate)
+	r.POST("/cles-api/:id/revocation", "apikeys:manage", s.adminAPIKeyRevoke)
+
+	// Paramètres, Textes, and the switch of every online payment
+	r.GET("/parametres", "settings:write", s.adminSettings)
+	r.POST("/parametres", "settings:write", s.adminSettingsSave)
+	r.GET("/parametres/paiements", "commune_payments:suspend", s.adminPaymentsSwitch)
+	r.POST("/parametres/paiements", "commune_payments:suspend", s.adminPaymentsSwitchSave)
+	r.GET("/textes", "texts:read", s.adminTexts)
+	r.POST("/textes", "texts:write", s.adminTextsSave)
 }
 
 // PublicStaffRoutes are the routes under /admin open without a staff

@@ -18,11 +18,13 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"portail/pkg/account"
+	"portail/pkg/announce"
 	"portail/pkg/apikey"
 	"portail/pkg/config"
 	"portail/pkg/db"
 	"portail/pkg/imports"
 	"portail/pkg/invoice"
+	"portail/pkg/message"
 	"portail/pkg/payment"
 	"portail/pkg/rbac"
 	"portail/pkg/staff"
@@ -32,16 +34,23 @@ import (
 
 // Deps are the server's dependencies, passed explicitly.
 type Deps struct {
-	Config   config.Config
-	DB       *sqlx.DB
-	Tenants  *tenant.Store
-	Accounts *account.Service
-	Sessions *account.Sessions
-	Invoices *invoice.Store
-	Imports  *imports.Service
-	APIKeys  *apikey.Store
-	Blobs    BlobReader
-	Payments *payment.Service
+	Config  config.Config
+	DB      *sqlx.DB
+	Tenants *tenant.Store
+	// TenantService writes the commune's settings (validated, audited,
+	// optimistic concurrency): the staff's Paramètres and Textes.
+	TenantService *tenant.Service
+	Accounts      *account.Service
+	Sessions      *account.Sessions
+	Invoices      *invoice.Store
+	Imports       *imports.Service
+	APIKeys       *apikey.Store
+	Blobs         BlobReader
+	Payments      *payment.Service
+	// Messages are the residents' "Contact" threads and the staff's replies.
+	Messages *message.Service
+	// Announcements are the commune's information emails to its residents.
+	Announcements *announce.Service
 	// The commune staff's back office.
 	Staff         *staff.Service
 	StaffSessions *staff.Sessions

@@ -183,8 +183,16 @@ func (s *Server) StaffRoutePermissions() map[string]string {
 // open it (the layout asks `can`). Screens add their entry here.
 var adminMenu = []view.MenuEntry{
 	{Label: "Tableau de bord", Path: "/admin", Perm: "dashboard:read", Section: "dashboard"},
+	{Label: "Redevables", Path: "/admin/redevables", Perm: "payers:read", Section: "redevables"},
+	{Label: "Factures", Path: "/admin/factures", Perm: "invoices:read", Section: "factures"},
+	{Label: "Messages", Path: "/admin/messages", Perm: "messages:read", Section: "messages"},
+	{Label: "Dématérialisation", Path: "/admin/dematerialisation", Perm: "paperless:read", Section: "dematerialisation"},
+	{Label: "Textes", Path: "/admin/textes", Perm: "texts:read", Section: "textes"},
+	{Label: "Annonces", Path: "/admin/annonces", Perm: "announcements:read", Section: "annonces"},
 	{Label: "Équipe", Path: "/admin/equipe", Perm: "staff:manage", Section: "equipe"},
+	{Label: "Clés d'API", Path: "/admin/cles-api", Perm: "apikeys:manage", Section: "cles-api"},
 	{Label: "Journal", Path: "/admin/journal", Perm: "audit:read", Section: "journal"},
+	{Label: "Paramètres", Path: "/admin/parametres", Perm: "settings:write", Section: "parametres"},
 	{Label: "Mon profil", Path: "/admin/profil", Perm: "profile:manage", Section: "profil"},
 }
 

@@ -178,11 +178,18 @@ func (r *Renderer) Render(w http.ResponseWriter, status int, page string, p Page
 func staffPage(page string) bool { return strings.HasPrefix(page, "admin/") }
 
 func (r *Renderer) lookup(page string, t *tenant.Tenant, role string) (*template.Template, error) {
-	files := []string{"layouts/base.html", page}
+	files := []string{"layouts/base.html", "layouts/home_texts.html", page}
 	overrides := t != nil && len(t.TemplateOverrides) > 0
 	if staffPage(page) {
 		// The commune's overrides dress the residents' portal only.
-		files, overrides = []string{"layouts/admin.html", "layouts/lists.html", page}, false
+		// Partials shared by several staff screens (admin/partials/*.html:
+		// the invoice table of "Factures" and of a payer's page…).
+		partials, err := fs.Glob(r.fsys, "admin/partials/*.html")
+		if err != nil {
+			return nil, fmt.Errorf("view: %w", err)
+		}
+		files = append([]string{"layouts/admin.html", "layouts/lists.html", "layouts/home_texts.html"}, append(partials, page)...)
+		overrides = false
 	}
 	key := page + "@" + role
 	if overrides {
