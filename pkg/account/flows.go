@@ -89,8 +89,11 @@ func (s *Service) SetPasswordWithToken(ctx context.Context, t *tenant.Tenant, ra
 		if p == PurposeReset && a.Status != StatusActive {
 			return ErrTokenInvalid
 		}
+		// Activating or resetting the password is a sign of life, as a
+		// login is (see markLogin).
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $3, status = 'active',
-			password_changed_at = $4, updated_at = $4 WHERE tenant_id = $1 AND id = $2`, t.ID, a.ID, hash, now); err != nil {
+			password_changed_at = $4, updated_at = $4, last_login_at = $4, inactivity_warned_at = NULL
+			WHERE tenant_id = $1 AND id = $2`, t.ID, a.ID, hash, now); err != nil {
 			return fmt.Errorf("account: set password: %w", err)
 		}
 		if err := s.afterPasswordChange(ctx, tx, t.ID, a, "", now); err != nil {
@@ -173,6 +176,9 @@ func (s *Service) Authenticate(ctx context.Context, t *tenant.Tenant, email, pas
 				WHERE tenant_id = $1 AND id = $2 AND password_hash = $3`, t.ID, row.ID, row.PasswordHash, newHash); err != nil {
 				return fmt.Errorf("account: rehash: %w", err)
 			}
+		}
+		if err := markLogin(ctx, tx, t.ID, row.ID, s.now()); err != nil {
+			return err
 		}
 		return audit.Record(asResident(asAnonymous(ctx, ip), row.ID), tx, t.ID, "login.ok", accountObject(row.ID), nil)
 	})

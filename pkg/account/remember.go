@@ -66,7 +66,10 @@ func (s *Service) UseRemember(ctx context.Context, t *tenant.Tenant, cookieValue
 			return s.remember().Forget(ctx, tx, t.ID, rotated)
 		}
 		accountID, newValue = id, rotated
-		return nil
+		if err := markLogin(ctx, tx, t.ID, id, s.now()); err != nil {
+			return err
+		}
+		return audit.Record(asResident(ctx, id), tx, t.ID, "login.remembered", accountObject(id), nil)
 	})
 	if err != nil {
 		return 0, "", err
@@ -113,4 +116,10 @@ func (s *Service) RevokeRemember(ctx context.Context, tenantID, accountID int64)
 // ForgetRemember deletes the one token behind a cookie (at logout).
 func (s *Service) ForgetRemember(ctx context.Context, tenantID int64, cookieValue string) error {
 	return s.remember().Forget(ctx, s.DB, tenantID, cookieValue)
+}
+
+// RecordLogout records a resident's logout in the audit trail (their
+// login history).
+func (s *Service) RecordLogout(ctx context.Context, tenantID, accountID int64) error {
+	return audit.Record(asResident(ctx, accountID), s.DB, tenantID, "logout", accountObject(accountID), nil)
 }

@@ -57,6 +57,9 @@ const (
 	StatusPending  = "pending"
 	StatusActive   = "active"
 	StatusDisabled = "disabled"
+	// StatusClosed: closed by its resident or for inactivity; only the
+	// commune's reference of the payer is left (see CloseTx).
+	StatusClosed = "closed"
 )
 
 // Account is a resident (payer) of one commune.
@@ -73,12 +76,15 @@ type Account struct {
 	DueReminders      bool       `db:"due_reminders"` // reminders before the due date
 	Announcements     bool       `db:"announcements"` // the commune's information emails
 	PasswordChangedAt *time.Time `db:"password_changed_at"`
+	LastLoginAt       *time.Time `db:"last_login_at"`
+	ClosedAt          *time.Time `db:"closed_at"`
 	CreatedAt         time.Time  `db:"created_at"`
 	UpdatedAt         time.Time  `db:"updated_at"`
 }
 
 const accountColumns = `tenant_id, id, external_ref, display_name, email, status, paperless,
-	paperless_at, invoice_alerts, due_reminders, announcements, password_changed_at, created_at, updated_at`
+	paperless_at, invoice_alerts, due_reminders, announcements, password_changed_at, last_login_at, closed_at,
+	created_at, updated_at`
 
 // prefixedAccountColumns are accountColumns of the table aliased "a".
 var prefixedAccountColumns = func() string {

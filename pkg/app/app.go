@@ -32,6 +32,7 @@ import (
 	"portail/pkg/metrics"
 	"portail/pkg/payfip"
 	"portail/pkg/payment"
+	"portail/pkg/privacy"
 	"portail/pkg/rbac"
 	"portail/pkg/reminder"
 	"portail/pkg/staff"
@@ -75,6 +76,9 @@ type App struct {
 	Policy        *rbac.Policy
 	// Reminders sends the reminders before the due date (a daily job).
 	Reminders *reminder.Service
+	// Privacy warns and closes inactive accounts and applies the
+	// retention periods (a daily job).
+	Privacy *privacy.Service
 	// Messages are the residents' "Contact" threads and the staff's replies.
 	Messages *message.Service
 	// Announcements are the commune's information emails.
@@ -136,13 +140,16 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	river.AddWorker(workers, &announce.FanOutWorker{Service: a.Announcements})
 	river.AddWorker(workers, &announce.DeliverWorker{Service: a.Announcements, Tenants: a.Tenants,
 		Renderer: renderer, Sender: sender, Links: links})
-	periodic := []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob(), reminder.NewPeriodicJob(o.Now)}
+	a.Privacy = &privacy.Service{DB: d, Tenants: a.Tenants, Links: links, Settings: cfg.Privacy, Now: o.Now, Log: log}
+	river.AddWorker(workers, &privacy.Worker{Service: a.Privacy})
+	periodic := []*river.PeriodicJob{payment.NewReconcilePeriodicJob(), purgePeriodicJob(), reminder.NewPeriodicJob(o.Now),
+		privacy.NewPeriodicJob(o.Now)}
 	if o.NoPeriodicJobs {
 		periodic = nil
 	}
 	if a.Jobs, err = jobs.New(d, jobs.Options{Workers: workers, Logger: log, PollInterval: o.JobPollInterval,
 		Queues:   queues,
-		Periodic: periodic}); err != nil {
+		Periodic: periodic, FinishedJobRetention: cfg.Privacy.FinishedJobs}); err != nil {
 		return nil, err
 	}
 	outbox := mail.NewOutbox(a.Jobs)
@@ -150,6 +157,7 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	a.Messages = &message.Service{DB: d, Outbox: outbox, Links: links, Now: o.Now}
 	a.Payments.Outbox = outbox
 	a.Reminders.Outbox = outbox
+	a.Privacy.Outbox = outbox
 
 	// One hasher, one semaphore: residents and staff share the bound on
 	// concurrent argon2 computations.
@@ -171,6 +179,7 @@ func New(ctx context.Context, cfg config.Config, d *sqlx.DB, log *slog.Logger, o
 	a.StaffSessions = &staff.Sessions{DB: d, IdleTimeout: cfg.Security.StaffSessionIdle,
 		AbsoluteTimeout: cfg.Security.StaffSessionAbsolute, Now: o.Now}
 	purge.Accounts, purge.Sessions, purge.Staff, purge.StaffSessions = a.Accounts, a.Sessions, a.Staff, a.StaffSessions
+	a.Privacy.Accounts, a.Privacy.Sessions = a.Accounts, a.Sessions
 
 	a.Invoices = &invoice.Store{DB: d}
 	a.Imports = &imports.Service{DB: d, Blobs: a.Blobs, Jobs: a.Jobs, Outbox: outbox, Now: o.Now, Log: log, Metrics: a.Metrics}

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +36,7 @@ type Config struct {
 	Process  Process  `mapstructure:"process"`
 	Log      Log      `mapstructure:"log"`
 	Dev      Dev      `mapstructure:"dev"`
+	Privacy  Privacy  `mapstructure:"privacy"`
 }
 
 type HTTP struct {
@@ -102,6 +105,23 @@ type Security struct {
 	StaffSessionIdle     time.Duration `mapstructure:"staff_session_idle"`
 	StaffSessionAbsolute time.Duration `mapstructure:"staff_session_absolute"`
 	Argon2MaxConcurrent  int           `mapstructure:"argon2_max_concurrent"`
+}
+
+// Privacy is how long personal data is kept. Durations also accept days
+// and years ("30d", "3y": a year is 365 days).
+type Privacy struct {
+	// Accounts nobody logged into for InactiveAfter are closed;
+	// InactiveNotice before that, their resident is warned by email.
+	InactiveAfter  time.Duration `mapstructure:"inactive_after"`
+	InactiveNotice time.Duration `mapstructure:"inactive_notice"`
+	// Messages: after the last message of the resident's exchange.
+	Messages time.Duration `mapstructure:"messages"`
+	// Audit entries; those about payments are kept AuditPayments.
+	Audit         time.Duration `mapstructure:"audit"`
+	AuditPayments time.Duration `mapstructure:"audit_payments"`
+	// FinishedJobs: completed, cancelled and discarded River jobs (their
+	// arguments hold addresses and names).
+	FinishedJobs time.Duration `mapstructure:"finished_jobs"`
 }
 
 type Process struct {
@@ -173,6 +193,7 @@ func Load(file string) (Config, error) {
 	err := v.Unmarshal(&c, func(dc *mapstructure.DecoderConfig) {
 		dc.ErrorUnused = true
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			longDurationHook,
 			mapstructure.StringToTimeDurationHookFunc(),
 			mapstructure.StringToSliceHookFunc(","),
 		)
@@ -225,6 +246,12 @@ func (c Config) validate() error {
 		"security.staff_session_idle":     c.Security.StaffSessionIdle,
 		"security.staff_session_absolute": c.Security.StaffSessionAbsolute,
 		"payfip.timeout":                  c.PayFiP.Timeout,
+		"privacy.inactive_after":          c.Privacy.InactiveAfter,
+		"privacy.inactive_notice":         c.Privacy.InactiveNotice,
+		"privacy.messages":                c.Privacy.Messages,
+		"privacy.audit":                   c.Privacy.Audit,
+		"privacy.audit_payments":          c.Privacy.AuditPayments,
+		"privacy.finished_jobs":           c.Privacy.FinishedJobs,
 	} {
 		if d <= 0 {
 			bad(key, "must be a positive duration")
@@ -235,6 +262,12 @@ func (c Config) validate() error {
 	}
 	if c.Security.StaffSessionIdle > c.Security.SessionIdle {
 		bad("security.staff_session_idle", "must not exceed security.session_idle (staff sessions are the shorter)")
+	}
+	if c.Privacy.InactiveNotice >= c.Privacy.InactiveAfter {
+		bad("privacy.inactive_notice", "must be shorter than privacy.inactive_after")
+	}
+	if c.Privacy.AuditPayments < c.Privacy.Audit {
+		bad("privacy.audit_payments", "must not be shorter than privacy.audit")
 	}
 	if c.Security.Argon2MaxConcurrent < 0 {
 		bad("security.argon2_max_concurrent", "must be 0 (one per CPU core) or more")
@@ -303,4 +336,22 @@ func (h HTTP) PublicBaseURL(host string) string {
 		host = net.JoinHostPort(host, h.PublicPort)
 	}
 	return h.PublicScheme + "://" + host
+}
+
+// longDurationHook reads "30d" and "3y" (a year is 365 days) besides Go
+// durations: retention periods are counted in days and years.
+func longDurationHook(from, to reflect.Type, data any) (any, error) {
+	str, ok := data.(string)
+	if !ok || to != reflect.TypeOf(time.Duration(0)) || len(str) < 2 {
+		return data, nil
+	}
+	unit := map[byte]time.Duration{'d': 24 * time.Hour, 'y': 365 * 24 * time.Hour}[str[len(str)-1]]
+	if unit == 0 {
+		return data, nil
+	}
+	n, err := strconv.Atoi(str[:len(str)-1])
+	if err != nil || n < 0 || n > 100*365 {
+		return nil, fmt.Errorf("invalid duration %q (e.g. 30d, 3y, 12h)", str)
+	}
+	return time.Duration(n) * unit, nil
 }

@@ -75,6 +75,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		"bad callback env":      {env: [2]string{"PORTAIL_PAYFIP_CALLBACK_NETWORKS", "192.0.2.0/33"}, key: "payfip.callback_networks"},
 		"bad metrics address":   {env: [2]string{"PORTAIL_METRICS_ADDR", "9091"}, key: "metrics.addr"},
 		"metrics on the portal": {file: "http:\n  addr: \":8080\"\nmetrics:\n  addr: \":8080\"\n", key: "metrics.addr"},
+		"bad retention":         {file: "privacy:\n  messages: 2ans\n", key: "messages"},
+		"notice too long":       {env: [2]string{"PORTAIL_PRIVACY_INACTIVE_NOTICE", "4y"}, key: "privacy.inactive_notice"},
+		"audit of payments":     {env: [2]string{"PORTAIL_PRIVACY_AUDIT_PAYMENTS", "30d"}, key: "privacy.audit_payments"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -128,5 +131,28 @@ func TestPublicBaseURL(t *testing.T) {
 	h = config.HTTP{PublicScheme: "http", PublicPort: "8080"}
 	if got := h.PublicBaseURL("sistec.localhost"); got != "http://sistec.localhost:8080" {
 		t.Fatal(got)
+	}
+}
+
+// TestRetentionPeriodsInDaysAndYears: privacy periods are written in days
+// and years (a year is 365 days) as well as Go durations.
+func TestRetentionPeriodsInDaysAndYears(t *testing.T) {
+	c, err := config.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := 24 * time.Hour
+	if p := c.Privacy; p.InactiveAfter != 3*365*day || p.InactiveNotice != 30*day || p.Messages != 2*365*day ||
+		p.Audit != 365*day || p.AuditPayments != 10*365*day || p.FinishedJobs != 7*day {
+		t.Errorf("defaults: %+v", p)
+	}
+	t.Setenv("PORTAIL_PRIVACY_MESSAGES", "90d")
+	t.Setenv("PORTAIL_PRIVACY_AUDIT", "2160h")
+	c, err = config.Load(writeFile(t, "privacy:\n  inactive_after: 5y\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Privacy.InactiveAfter != 5*365*day || c.Privacy.Messages != 90*day || c.Privacy.Audit != 90*day {
+		t.Errorf("overrides: %+v", c.Privacy)
 	}
 }

@@ -97,6 +97,8 @@ func TestEveryResidentPageReflows(t *testing.T) {
 		{"unsubscribe", "/desabonnement/" + unsubscribe, []string{longEmail}},
 		{"unsubscribe from reminders", "/desabonnement/" + unsubscribe + "?liste=rappels", []string{"Ne plus recevoir ces rappels"}},
 		{"accessibility", "/accessibilite", []string{"Déclaration d'accessibilité"}},
+		{"personal data", "/donnees-personnelles", []string{"Responsable du traitement", "cnil.fr"}},
+		{"account closed", "/compte-ferme", []string{"Votre compte est fermé"}},
 		{"404", "/nulle-part", []string{"Page introuvable"}},
 		{"result, anonymous", "/paiement/retour-classique?refdet=" + paidRef, []string{"n'est affiché qu'à la personne qui l'a effectué"}},
 	}
@@ -126,6 +128,7 @@ func TestEveryResidentPageReflows(t *testing.T) {
 		{"paperless confirmation", "/informations?papier=confirmer", []string{"Confirmation"}},
 		{"email change", "/informations/adresse", []string{"Nouvelle adresse mail"}},
 		{"password change", "/informations/mot-de-passe", []string{"Confirmation du mot de passe"}},
+		{"account closing", "/informations/fermeture", []string{"Ce que la commune conserve", "Fermer définitivement mon compte"}},
 		{"Contact", "/contact", []string{"Contacter le service"}},
 	}
 

@@ -21,7 +21,9 @@ import (
 // New references become pending accounts. The email of an activated
 // account is not replaced by the file's (it is its resident's login, which
 // he may have changed on the portal); a note reports the difference.
-// Accounts missing from the file are left as they are.
+// Accounts missing from the file are left as they are. A closed account
+// (account.CloseTx) in the file becomes pending again, with the file's name
+// and address: the commune still bills that payer.
 func (s *Service) applyPayerFile(ctx context.Context, b *Batch) error {
 	if id, done, err := importedBefore(ctx, s.DB, b); err != nil {
 		return err
@@ -328,7 +330,11 @@ func (r *payerRun) apply(ctx context.Context) error {
 		WHERE reason IS NULL AND (account_id IS NULL OR name <> current_name OR target <> current_email)
 		ORDER BY line
 		ON CONFLICT (tenant_id, external_ref) DO UPDATE
-		SET display_name = EXCLUDED.display_name, email = EXCLUDED.email, updated_at = now()`, b.TenantID); err != nil {
+		SET display_name = EXCLUDED.display_name, email = EXCLUDED.email, updated_at = now(),
+		    -- A closed account imported again becomes a new pending account
+		    -- of the imported name and address (it activates afresh).
+		    status = CASE WHEN accounts.status = 'closed' THEN 'pending' ELSE accounts.status END,
+		    closed_at = NULL`, b.TenantID); err != nil {
 		if db.IsUniqueViolation(err) {
 			// Someone took an address between our check and now.
 			return fmt.Errorf("imports: concurrent change of an address, retry: %w", err)

@@ -24,6 +24,10 @@ type Options struct {
 	PollInterval time.Duration  // how often to look for new jobs (default 1s; tests use less)
 	Periodic     []*river.PeriodicJob
 	Logger       *slog.Logger
+	// FinishedJobRetention is how long completed, cancelled and discarded
+	// jobs are kept (0: River's defaults). Their arguments hold personal
+	// data (an email's address and names).
+	FinishedJobRetention time.Duration
 	// OnlyQueues works Queues alone, not the default queue (a one-off
 	// command that works its own job).
 	OnlyQueues bool
@@ -34,6 +38,11 @@ func New(d *sqlx.DB, o Options) (*Client, error) {
 	cfg := &river.Config{
 		Logger:       o.Logger,
 		PeriodicJobs: o.Periodic,
+	}
+	if o.FinishedJobRetention > 0 {
+		cfg.CompletedJobRetentionPeriod = o.FinishedJobRetention
+		cfg.CancelledJobRetentionPeriod = o.FinishedJobRetention
+		cfg.DiscardedJobRetentionPeriod = o.FinishedJobRetention
 	}
 	if o.Workers != nil {
 		conc := o.Concurrency

@@ -84,6 +84,9 @@ func (s *Server) logout(c *gin.Context) {
 	ctx := c.Request.Context()
 	if r := residentOf(c); r != nil {
 		s.Sessions.Delete(ctx, t.ID, r.SessionID)
+		if err := s.Accounts.RecordLogout(ctx, t.ID, r.Account.ID); err != nil {
+			s.log.Warn("logout not recorded", "error", err)
+		}
 	}
 	if v, err := c.Cookie(s.cookieName(rememberCookie)); err == nil && v != "" {
 		s.Accounts.ForgetRemember(ctx, t.ID, v)

@@ -54,6 +54,8 @@ func (s *Server) routes() {
 
 	// public
 	t.GET("/accessibilite", s.accessibility)
+	t.GET("/donnees-personnelles", s.privacyPage)
+	t.GET("/compte-ferme", s.accountClosedPage)
 	t.GET("/", noStore, s.loginPage)
 	t.POST("/connexion", noStore, s.login)
 	t.GET("/activation", noStore, s.activationPage)
@@ -88,6 +90,9 @@ func (s *Server) routes() {
 	r.POST("/informations/adresse", s.emailChange)
 	r.GET("/informations/mot-de-passe", s.passwordChangePage)
 	r.POST("/informations/mot-de-passe", s.passwordChange)
+	r.GET("/informations/donnees", s.dataDownload)
+	r.GET("/informations/fermeture", s.accountClosePage)
+	r.POST("/informations/fermeture", s.accountClose)
 	r.GET("/factures", s.invoices)
 	r.GET("/factures/:id", s.invoiceDetail)
 	r.POST("/factures/:id/reglee", s.declarePaid)
