@@ -13,6 +13,8 @@ import (
 	_ "time/tzdata" // Europe/Paris even in a scratch container
 
 	"github.com/jmoiron/sqlx"
+
+	"portail/pkg/paris"
 )
 
 // Months is how many months the charts cover, the current one included.
@@ -65,19 +67,10 @@ func percent(n, of int) float64 {
 	return float64(n) * 100 / float64(of)
 }
 
-// Paris is the zone the months are cut in.
-func Paris() *time.Location {
-	loc, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		panic("dashboard: Europe/Paris: " + err.Error()) // cannot happen: time/tzdata is embedded
-	}
-	return loc
-}
-
 // MonthStarts are the first days (midnight, Paris) of the Months months
 // ending with now's, oldest first, and the first day of the month after.
 func MonthStarts(now time.Time) ([]time.Time, time.Time) {
-	paris := Paris()
+	paris := paris.Location
 	n := now.In(paris)
 	first := time.Date(n.Year(), n.Month(), 1, 0, 0, 0, 0, paris)
 	out := make([]time.Time, Months)

@@ -38,7 +38,7 @@ func enrolTOTP(t *testing.T, p *browsertest.Page, now func() time.Time) func() s
 	}
 	p.Fill("Code affiché par l'application", code())
 	p.ClickText("Activer")
-	p.MustSee("Codes de secours")
+	p.MustSee("Codes de secours", "Notez ou imprimez ces codes maintenant et gardez-les en lieu sûr : ils ne seront plus affichés.")
 	p.ClickText("J'ai noté mes codes, continuer")
 	return code
 }

@@ -2,13 +2,9 @@ package e2e
 
 import (
 	"regexp"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 
 	"portail/pkg/apptest"
 	"portail/pkg/browsertest"
@@ -40,22 +36,7 @@ func TestAdministratorEnrolsThenSeesTheBackOffice(t *testing.T) {
 	p.Visit(e.URL("sistec.localhost", "/admin/journal"))
 	p.MustSee("Votre rôle d'administrateur exige un second facteur d'authentification.")
 
-	m := secretOnPage.FindStringSubmatch(p.Text())
-	if m == nil {
-		t.Fatalf("no secret as text on the enrolment page:\n%s", p.Text())
-	}
-	secret := strings.ReplaceAll(m[1], " ", "")
-	codeNow := func() string {
-		code, err := totp.GenerateCodeCustom(secret, portalNow(), totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return code
-	}
-	p.Fill("Code affiché par l'application", codeNow())
-	p.ClickText("Activer")
-	p.MustSee("Codes de secours", "Notez ou imprimez ces codes maintenant et gardez-les en lieu sûr : ils ne seront plus affichés.")
-	p.ClickText("J'ai noté mes codes, continuer")
+	codeNow := enrolTOTP(t, p, portalNow)
 	p.MustSee("Tableau de bord", "Bonjour Claire Martin", "Claire Martin", "Administrateur",
 		"Équipe", "Journal", "Mon profil", "Déconnexion")
 

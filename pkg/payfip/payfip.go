@@ -13,12 +13,13 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	_ "time/tzdata" // PaidAt needs Europe/Paris even in a scratch container
 	"unicode"
 
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
+
+	"portail/pkg/paris"
 )
 
 // Mode is how a tenant talks to PayFiP.
@@ -118,10 +119,7 @@ func (r Result) Outcome() Outcome {
 
 // PaidAt is the transaction time (dattrans + heurtrans, Europe/Paris).
 func (r Result) PaidAt() (time.Time, error) {
-	loc, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		return time.Time{}, fmt.Errorf("payfip: load Europe/Paris: %w", err)
-	}
+	loc := paris.Location
 	if !isDigits(r.DatTrans, 8) || !isDigits(r.HeurTrans, 4) {
 		return time.Time{}, fmt.Errorf("payfip: invalid dattrans/heurtrans %q %q", r.DatTrans, r.HeurTrans)
 	}

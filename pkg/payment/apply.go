@@ -13,6 +13,7 @@ import (
 	"portail/pkg/audit"
 	"portail/pkg/db"
 	"portail/pkg/mail"
+	"portail/pkg/paris"
 	"portail/pkg/payfip"
 	"portail/pkg/tenant"
 )
@@ -155,7 +156,7 @@ func (s *Service) apply(ctx context.Context, t *tenant.Tenant, res payfip.Result
 
 // attemptExer is the exer Start sent PayFiP for a: the year it was
 // created, in Paris.
-func attemptExer(a *Attempt) string { return strconv.Itoa(a.CreatedAt.In(paris()).Year()) }
+func attemptExer(a *Attempt) string { return strconv.Itoa(a.CreatedAt.In(paris.Location).Year()) }
 
 // reject records a result that matched no pending attempt (a forgery, a
 // misrouted call or a bug) and returns the error for the caller.

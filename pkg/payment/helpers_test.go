@@ -24,6 +24,7 @@ import (
 	"portail/pkg/devenv"
 	"portail/pkg/jobs"
 	"portail/pkg/mail"
+	"portail/pkg/paris"
 	"portail/pkg/payfip"
 	"portail/pkg/payfip/sim"
 	"portail/pkg/tenant"
@@ -88,7 +89,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // parisTime is a wall-clock time in Europe/Paris.
 func parisTime(y int, m time.Month, d, hh, mm, ss int) time.Time {
-	return time.Date(y, m, d, hh, mm, ss, 0, paris())
+	return time.Date(y, m, d, hh, mm, ss, 0, paris.Location)
 }
 
 // hit is one call the simulator (or the browser) made to the portal.

@@ -33,7 +33,6 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-	_ "time/tzdata" // Europe/Paris even in a scratch container
 
 	"github.com/jmoiron/sqlx"
 
@@ -42,6 +41,7 @@ import (
 	"portail/pkg/invoice"
 	"portail/pkg/mail"
 	"portail/pkg/metrics"
+	"portail/pkg/paris"
 	"portail/pkg/payfip"
 	"portail/pkg/tenant"
 )
@@ -295,19 +295,9 @@ func (s *Service) soapContext(ctx context.Context) (context.Context, context.Can
 	return context.WithCancel(ctx)
 }
 
-// paris is the time zone of PayFiP's dattrans/heurtrans and of every time
-// shown to residents. time/tzdata is embedded, so loading cannot fail.
-func paris() *time.Location {
-	loc, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		return time.UTC
-	}
-	return loc
-}
-
 // FormatDateTime writes t as "26/11/2026 à 15h42", Europe/Paris.
 func FormatDateTime(t time.Time) string {
-	return t.In(paris()).Format("02/01/2006 à 15h04")
+	return t.In(paris.Location).Format("02/01/2006 à 15h04")
 }
 
 // ceilMinute rounds up to the minute, so that the time shown to the
@@ -324,7 +314,7 @@ func ceilMinute(t time.Time) time.Time {
 // "Vous pourrez effectuer une nouvelle tentative à partir de 15h42." (the
 // date is added when it is not today in Paris).
 func RetryReason(retryAt, now time.Time) string {
-	loc := paris()
+	loc := paris.Location
 	r, n := retryAt.In(loc), now.In(loc)
 	ry, rm, rd := r.Date()
 	ny, nm, nd := n.Date()

@@ -26,6 +26,7 @@ import (
 	"portail/pkg/config"
 	"portail/pkg/db"
 	"portail/pkg/mail"
+	"portail/pkg/paris"
 	"portail/pkg/tenant"
 )
 
@@ -38,14 +39,6 @@ const defaultPageSize = 100
 // deleteBatch bounds the rows one retention statement deletes, so that no
 // transaction grows with the backlog of a first run.
 const deleteBatch = 5000
-
-var paris = func() *time.Location {
-	loc, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		panic("privacy: Europe/Paris: " + err.Error()) // cannot happen: time/tzdata is embedded
-	}
-	return loc
-}()
 
 // TenantLister lists the communes.
 type TenantLister interface {
@@ -181,8 +174,8 @@ func (s *Service) warnPage(ctx context.Context, t *tenant.Tenant, now, cutoff, c
 				TenantID: t.ID, To: a.Email, Template: WarningTemplate,
 				Data: map[string]any{
 					"DisplayName": a.DisplayName,
-					"LastLogin":   a.LastLogin.In(paris).Format("02/01/2006"),
-					"CloseOn":     closeAt.In(paris).Format("02/01/2006"),
+					"LastLogin":   a.LastLogin.In(paris.Location).Format("02/01/2006"),
+					"CloseOn":     closeAt.In(paris.Location).Format("02/01/2006"),
 					"Link":        link,
 				},
 				NotAfter: closeAt, // pointless once the account is closed

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+
+	"portail/pkg/paris"
 )
 
 // SendHour is when, in Paris, the daily run sends the reminders: in the
@@ -18,7 +20,7 @@ const (
 // InSendingHours tells whether t is between SendHour and LastHour in
 // Paris: residents are not emailed at night.
 func InSendingHours(t time.Time) bool {
-	h := t.In(paris).Hour()
+	h := t.In(paris.Location).Hour()
 	return h >= SendHour && h < LastHour
 }
 
@@ -76,10 +78,10 @@ type daily struct{ hour int }
 
 // Next is the first hour o'clock in Paris after t.
 func (d daily) Next(t time.Time) time.Time {
-	p := t.In(paris)
-	next := time.Date(p.Year(), p.Month(), p.Day(), d.hour, 0, 0, 0, paris)
+	p := t.In(paris.Location)
+	next := time.Date(p.Year(), p.Month(), p.Day(), d.hour, 0, 0, 0, paris.Location)
 	if !next.After(t) {
-		next = time.Date(p.Year(), p.Month(), p.Day()+1, d.hour, 0, 0, 0, paris)
+		next = time.Date(p.Year(), p.Month(), p.Day()+1, d.hour, 0, 0, 0, paris.Location)
 	}
 	return next
 }

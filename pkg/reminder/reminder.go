@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"strconv"
 	"time"
-	_ "time/tzdata" // Europe/Paris even where the system has no zone files
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -24,6 +23,7 @@ import (
 	"portail/pkg/db"
 	"portail/pkg/invoice"
 	"portail/pkg/mail"
+	"portail/pkg/paris"
 	"portail/pkg/payment"
 	"portail/pkg/tenant"
 )
@@ -33,15 +33,6 @@ const Template = "due_reminder"
 
 // defaultPageSize is how many accounts one transaction handles.
 const defaultPageSize = 200
-
-// paris is where due dates are lived: "today" is the date in Paris.
-var paris = func() *time.Location {
-	loc, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		panic("reminder: Europe/Paris: " + err.Error()) // cannot happen: time/tzdata is embedded
-	}
-	return loc
-}()
 
 // TenantLister lists the communes.
 type TenantLister interface {
@@ -106,7 +97,7 @@ func (s *Service) Run(ctx context.Context) (Result, error) {
 // day (Paris) to days_before days later, both included. Invoices that
 // entered it on a day no run happened are still in it, until they fall due.
 func Window(t *tenant.Tenant, now time.Time) (from, to time.Time) {
-	p := now.In(paris)
+	p := now.In(paris.Location)
 	from = time.Date(p.Year(), p.Month(), p.Day(), 0, 0, 0, 0, time.UTC)
 	return from, from.AddDate(0, 0, max(t.RemindersDaysBefore, 1))
 }
@@ -291,6 +282,6 @@ func (s *Service) email(t *tenant.Tenant, a recipient, invs []payment.Offer) mai
 			"PortalLink":  s.Links(t, "/factures"),
 		},
 		// Pointless once the last due date has passed.
-		NotAfter: time.Date(last.Year(), last.Month(), last.Day()+1, 0, 0, 0, 0, paris),
+		NotAfter: time.Date(last.Year(), last.Month(), last.Day()+1, 0, 0, 0, 0, paris.Location),
 	}
 }

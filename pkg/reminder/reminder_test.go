@@ -13,6 +13,7 @@ import (
 	"portail/pkg/apptest"
 	"portail/pkg/dbtest"
 	"portail/pkg/imports"
+	"portail/pkg/paris"
 	"portail/pkg/reminder"
 	"portail/pkg/tenant"
 )
@@ -20,8 +21,6 @@ import (
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
 const password = "Cerf-volant sous la pluie 42"
-
-var paris, _ = time.LoadLocation("Europe/Paris")
 
 // clock is the portal's moved clock.
 type clock struct {
@@ -36,7 +35,7 @@ func (c *clock) Now() time.Time {
 }
 
 func (c *clock) set(day string) {
-	d, err := time.ParseInLocation("02/01/2006 15:04", day+" 08:00", paris)
+	d, err := time.ParseInLocation("02/01/2006 15:04", day+" 08:00", paris.Location)
 	if err != nil {
 		panic(err)
 	}

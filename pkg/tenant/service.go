@@ -17,6 +17,7 @@ import (
 	"github.com/lib/pq"
 
 	"portail/pkg/audit"
+	"portail/pkg/paris"
 )
 
 // Service is the one writer of communes: the operator's console, the
@@ -60,21 +61,13 @@ func (e *StaleError) Error() string {
 		msg += " par " + e.By
 	}
 	if !e.At.IsZero() {
-		msg += " (" + e.At.In(paris).Format("02/01/2006 à 15:04") + ")"
+		msg += " (" + e.At.In(paris.Location).Format("02/01/2006 à 15:04") + ")"
 	}
 	if len(e.Fields) > 0 {
 		msg += " : " + strings.Join(e.Fields, ", ")
 	}
 	return msg + ". Vos modifications n'ont pas été enregistrées : rechargez la page, puis refaites-les."
 }
-
-var paris = func() *time.Location {
-	l, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		return time.UTC
-	}
-	return l
-}()
 
 type cliUserKey struct{}
 

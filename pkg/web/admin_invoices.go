@@ -12,6 +12,7 @@ import (
 	"portail/pkg/account"
 	"portail/pkg/csvexport"
 	"portail/pkg/invoice"
+	"portail/pkg/paris"
 	"portail/pkg/tenant"
 	"portail/pkg/web/view"
 )
@@ -178,9 +179,8 @@ func (s *Server) adminInvoicesExport(c *gin.Context) {
 		return
 	}
 	q.Sort = l.Sort
-	paris := parisLocation()
 	c.Header("Content-Type", "text/csv; charset=utf-8")
-	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, csvexport.Filename("factures", t.Slug, time.Now().In(paris))))
+	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, csvexport.Filename("factures", t.Slug, time.Now().In(paris.Location))))
 	w, err := csvexport.New(c.Writer, "Numéro", "Référence redevable", "Redevable", "Objet", "Date", "Échéance", "Montant",
 		"État", "Réglée le", "Mode de règlement", "Prélèvement automatique", "Paiement en ligne suspendu", "Déclarée réglée par le redevable le")
 	if err != nil {
@@ -195,9 +195,9 @@ func (s *Server) adminInvoicesExport(c *gin.Context) {
 		if r.DeclaredPaidAt != nil {
 			declared = *r.DeclaredPaidAt
 		}
-		return w.Write(r.Number, r.PayerRef, r.PayerName, r.Object, csvexport.Date(r.IssuedOn, paris), csvexport.Date(r.DueOn, paris),
-			csvexport.Amount(r.AmountCents), r.Status.Label(), csvexport.Date(paidAt, paris), paidHowLabel(r.PaidHow),
-			csvexport.Bool(r.DirectDebit), csvexport.Bool(r.PaymentSuspended), csvexport.Date(declared, paris))
+		return w.Write(r.Number, r.PayerRef, r.PayerName, r.Object, csvexport.Date(r.IssuedOn, paris.Location), csvexport.Date(r.DueOn, paris.Location),
+			csvexport.Amount(r.AmountCents), r.Status.Label(), csvexport.Date(paidAt, paris.Location), paidHowLabel(r.PaidHow),
+			csvexport.Bool(r.DirectDebit), csvexport.Bool(r.PaymentSuspended), csvexport.Date(declared, paris.Location))
 	})
 	if err == nil {
 		err = w.Flush()
@@ -219,12 +219,4 @@ func paidHowLabel(how string) string {
 		return "prélèvement"
 	}
 	return ""
-}
-
-func parisLocation() *time.Location {
-	loc, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		return time.UTC
-	}
-	return loc
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"portail/pkg/audit"
+	"portail/pkg/paris"
 	"portail/pkg/tenant"
 )
 
@@ -75,12 +76,8 @@ func parseDay(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	paris, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		return time.Time{}, err
-	}
 	for _, layout := range []string{"02/01/2006", time.DateOnly} {
-		if d, err := time.ParseInLocation(layout, s, paris); err == nil {
+		if d, err := time.ParseInLocation(layout, s, paris.Location); err == nil {
 			return d, nil
 		}
 	}

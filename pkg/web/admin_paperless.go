@@ -10,6 +10,7 @@ import (
 
 	"portail/pkg/account"
 	"portail/pkg/csvexport"
+	"portail/pkg/paris"
 	"portail/pkg/tenant"
 	"portail/pkg/web/view"
 )
@@ -82,9 +83,8 @@ func (s *Server) adminPaperlessExport(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
 	l := readList(c, account.Sorts(), paperlessDefaultSort)
 	q, _, _ := paperlessQuery(l)
-	paris := parisLocation()
 	c.Header("Content-Type", "text/csv; charset=utf-8")
-	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, csvexport.Filename("dematerialisation", t.Slug, time.Now().In(paris))))
+	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, csvexport.Filename("dematerialisation", t.Slug, time.Now().In(paris.Location))))
 	w, err := csvexport.New(c.Writer, "Référence", "Nom", "Adresse mail", "Choix", "Date du choix", "Compte")
 	if err != nil {
 		s.fail(c, err)
@@ -95,7 +95,7 @@ func (s *Server) adminPaperlessExport(c *gin.Context) {
 		if a.PaperlessAt != nil {
 			at = *a.PaperlessAt
 		}
-		return w.Write(a.ExternalRef, a.DisplayName, a.Email, paperlessLabel(a.Paperless), csvexport.DateTime(at, paris),
+		return w.Write(a.ExternalRef, a.DisplayName, a.Email, paperlessLabel(a.Paperless), csvexport.DateTime(at, paris.Location),
 			accountStatusLabel(a.Status))
 	})
 	if err == nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"portail/pkg/csvexport"
+	"portail/pkg/paris"
 	"portail/pkg/payment"
 	"portail/pkg/tenant"
 )
@@ -35,12 +36,7 @@ func (s *Server) adminPaymentsExport(c *gin.Context) {
 		s.adminPayments(c) // the list shows the filter's error
 		return
 	}
-	paris, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	now := time.Now().In(paris)
+	now := time.Now().In(paris.Location)
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, csvexport.Filename("paiements", t.Slug, now)))
 	c.Status(http.StatusOK)
@@ -51,7 +47,7 @@ func (s *Server) adminPaymentsExport(c *gin.Context) {
 	}
 	rows := 0
 	err = s.Payments.Each(c.Request.Context(), t.ID, q, func(r payment.Row) error {
-		day, hour := paymentDayHour(r.Attempt, paris)
+		day, hour := paymentDayHour(r.Attempt)
 		numbers, amounts := []string(r.InvoiceNumbers), []int64(r.InvoiceAmounts)
 		if len(numbers) == 0 {
 			numbers, amounts = []string{""}, []int64{r.AmountCents}
@@ -90,10 +86,10 @@ func (s *Server) adminPaymentsExport(c *gin.Context) {
 // paymentDayHour is when an attempt happened for the treasurer: PayFiP's
 // dattrans (DDMMYYYY) and heurtrans (HHMM), Paris time, once it answered;
 // else the attempt's start, in Paris.
-func paymentDayHour(a payment.Attempt, paris *time.Location) (string, string) {
+func paymentDayHour(a payment.Attempt) (string, string) {
 	if len(a.DatTrans) == 8 && len(a.HeurTrans) == 4 {
 		return a.DatTrans[:2] + "/" + a.DatTrans[2:4] + "/" + a.DatTrans[4:], a.HeurTrans[:2] + ":" + a.HeurTrans[2:]
 	}
-	at := a.CreatedAt.In(paris)
+	at := a.CreatedAt.In(paris.Location)
 	return at.Format("02/01/2006"), at.Format("15:04")
 }

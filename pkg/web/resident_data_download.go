@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"portail/pkg/paris"
 	"portail/pkg/tenant"
 )
 
@@ -21,7 +22,7 @@ import (
 func (s *Server) dataDownload(c *gin.Context) {
 	t := tenant.FromContext(c.Request.Context())
 	r := residentOf(c)
-	name := "mes-donnees-" + t.Slug + "-" + time.Now().In(parisLocation()).Format(time.DateOnly) + ".json"
+	name := "mes-donnees-" + t.Slug + "-" + time.Now().In(paris.Location).Format(time.DateOnly) + ".json"
 	c.Header("Content-Type", "application/json; charset=utf-8")
 	c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
 	c.Header("Cache-Control", "no-store")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"portail/pkg/paris"
 	"portail/pkg/tenant"
 )
 
@@ -77,13 +78,5 @@ func communeLower(name string) string {
 
 // parisDay is the Paris day of at, as YYYY-MM-DD.
 func parisDay(at time.Time) string {
-	return at.In(parisTime).Format("2006-01-02")
+	return at.In(paris.Location).Format("2006-01-02")
 }
-
-var parisTime = func() *time.Location {
-	l, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		panic("web: Europe/Paris: " + err.Error()) // cannot happen: time/tzdata is embedded
-	}
-	return l
-}()

@@ -15,8 +15,8 @@ import (
 	"sort"
 	"sync"
 	"time"
-	_ "time/tzdata" // the purge follows Europe/Paris midnight, even in scratch
 
+	"portail/pkg/paris"
 	"portail/pkg/payfip"
 )
 
@@ -137,13 +137,7 @@ func New(opts Options) *Simulator {
 	if s.hang <= 0 {
 		s.hang = 2 * time.Minute
 	}
-	loc, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		// Cannot happen with time/tzdata embedded; keep running on UTC.
-		s.log.Error("payfip sim: Europe/Paris unavailable, using UTC", "err", err)
-		loc = time.UTC
-	}
-	s.paris = loc
+	s.paris = paris.Location
 	s.pages = parsePages()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.mux = s.routes()

@@ -17,8 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	_ "time/tzdata" // Europe/Paris even where the system has no zone files
 
+	"portail/pkg/paris"
 	"portail/pkg/tenant"
 )
 
@@ -121,18 +121,14 @@ func New(fsys fs.FS, funcs template.FuncMap, can func(role, perm string) bool) *
 	// server's own zone (UTC in a container): a payment made at 00:30 in
 	// Paris is dated that day. DATE columns arrive as UTC midnight, which is
 	// the same day in Paris.
-	paris, err := time.LoadLocation("Europe/Paris")
-	if err != nil {
-		panic("view: Europe/Paris: " + err.Error()) // cannot happen: time/tzdata is embedded
-	}
 	base := template.FuncMap{
 		"date": func(t any) string {
 			switch v := t.(type) {
 			case time.Time:
-				return v.In(paris).Format("02/01/2006")
+				return v.In(paris.Location).Format("02/01/2006")
 			case *time.Time:
 				if v != nil {
-					return v.In(paris).Format("02/01/2006")
+					return v.In(paris.Location).Format("02/01/2006")
 				}
 			}
 			return ""
@@ -141,7 +137,7 @@ func New(fsys fs.FS, funcs template.FuncMap, can func(role, perm string) bool) *
 			if t.IsZero() {
 				return ""
 			}
-			return t.In(paris).Format("02/01/2006 15:04")
+			return t.In(paris.Location).Format("02/01/2006 15:04")
 		},
 		"lines": func(s string) []string {
 			return strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
