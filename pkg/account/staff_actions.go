@@ -86,6 +86,10 @@ func (s *Service) SetDisabled(ctx context.Context, t *tenant.Tenant, accountID i
 		}
 		before = a.Status
 		switch {
+		case a.Status == StatusClosed:
+			// Its resident closed it (or it was closed for inactivity):
+			// only a new import of its reference opens it again.
+			return ErrAccountClosed
 		case disabled && a.Status == StatusDisabled, !disabled && a.Status != StatusDisabled:
 			return ErrStatusUnchanged
 		case disabled:

@@ -33,6 +33,20 @@ func TestStaffDisableAndEnable(t *testing.T) {
 	if _, _, err := e.svc.SetDisabled(e.ctx, e.a, active.ID, true); !errors.Is(err, ErrStatusUnchanged) {
 		t.Fatalf("disable twice: %v", err)
 	}
+	// A closed account (its resident's choice) is neither disabled nor
+	// enabled by staff: enabling would make it a pending account again.
+	closed := e.newAccount(e.a, "R3", "Fermé", "ferme@example.fr", StatusPending, "")
+	if _, err := e.db.Exec(`UPDATE accounts SET status = 'closed', closed_at = now() WHERE id = $1`, closed.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, disable := range []bool{true, false} {
+		if _, _, err := e.svc.SetDisabled(e.ctx, e.a, closed.ID, disable); !errors.Is(err, ErrAccountClosed) {
+			t.Fatalf("closed account, disable=%v: %v", disable, err)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM accounts WHERE id = $1 AND status = 'closed'`, closed.ID); n != 1 {
+		t.Fatal("the closed account's status changed")
+	}
 	if _, _, err := e.svc.SetDisabled(e.ctx, e.b, pending.ID, true); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("another commune's account: %v", err)
 	}

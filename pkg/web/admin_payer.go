@@ -157,6 +157,9 @@ func (s *Server) adminPayerState(c *gin.Context) {
 	switch {
 	case errors.Is(err, account.ErrNotFound):
 		s.notFound(c)
+	case errors.Is(err, account.ErrAccountClosed):
+		s.renderPayer(c, http.StatusUnprocessableEntity, id, &view.Flash{Kind: "error",
+			Text: "Ce compte a été fermé : seul un nouvel import de ce redevable le rouvre."})
 	case errors.Is(err, account.ErrStatusUnchanged):
 		msg := "Ce compte n'est pas désactivé."
 		if disable {

@@ -15,6 +15,7 @@ const payersPerPage = 50
 // accountStates are the account states of the filters, in the URL's words.
 var accountStates = []option{
 	{account.StatusPending, "Non activé"}, {account.StatusActive, "Activé"}, {account.StatusDisabled, "Désactivé"},
+	{account.StatusClosed, "Fermé"},
 }
 
 // accountStatusLabel names an account's state for staff.
