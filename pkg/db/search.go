@@ -1,6 +1,9 @@
 package db
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Page sizes of the lists (staff screens, residents' lists).
 const (
@@ -48,4 +51,22 @@ func Prefix(s string) string {
 		return ""
 	}
 	return EscapeLike(s) + "%"
+}
+
+// Orders are the fixed ORDER BY clauses a list may be sorted by, by sort
+// key ("-key": descending): the key comes from the request, the clause
+// never does.
+type Orders map[string]string
+
+// Clause is the ORDER BY clause of key ("" is def); an unknown key is
+// refused, never turned into SQL.
+func (o Orders) Clause(key, def string) (string, error) {
+	if key == "" {
+		key = def
+	}
+	clause, ok := o[key]
+	if !ok {
+		return "", fmt.Errorf("unknown sort %q", key)
+	}
+	return clause, nil
 }

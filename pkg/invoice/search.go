@@ -48,7 +48,7 @@ const DefaultSort = "-issued"
 // sorts are the fixed ORDER BY clauses a Query may ask for: the key, or
 // "-key" for the reverse order. The id breaks ties so that pages never
 // overlap.
-var sorts = map[string]string{
+var sorts = db.Orders{
 	"-issued": "i.issued_on DESC, i.id DESC",
 	"issued":  "i.issued_on, i.id",
 	"-due":    "i.due_on DESC, i.id DESC",
@@ -68,14 +68,10 @@ func Sorts() []string {
 	return []string{"issued", "due", "amount", "number", "payer", "status"}
 }
 
-// orderBy is the clause of sort; an unknown key is an error, never SQL.
 func orderBy(sort string) (string, error) {
-	if sort == "" {
-		sort = DefaultSort
-	}
-	clause, ok := sorts[sort]
-	if !ok {
-		return "", fmt.Errorf("invoice: unknown sort %q", sort)
+	clause, err := sorts.Clause(sort, DefaultSort)
+	if err != nil {
+		return "", fmt.Errorf("invoice: %w", err)
 	}
 	return clause, nil
 }

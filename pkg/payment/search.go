@@ -41,7 +41,7 @@ type Query struct {
 // DefaultSort lists the most recent attempts first.
 const DefaultSort = "-created"
 
-var sorts = map[string]string{
+var sorts = db.Orders{
 	"-created": "p.created_at DESC, p.id DESC",
 	"created":  "p.created_at, p.id",
 	"-amount":  "p.amount_cents DESC, p.id DESC",
@@ -56,12 +56,9 @@ var sorts = map[string]string{
 func Sorts() []string { return []string{"created", "amount", "status", "payer"} }
 
 func orderBy(sort string) (string, error) {
-	if sort == "" {
-		sort = DefaultSort
-	}
-	clause, ok := sorts[sort]
-	if !ok {
-		return "", fmt.Errorf("payment: unknown sort %q", sort)
+	clause, err := sorts.Clause(sort, DefaultSort)
+	if err != nil {
+		return "", fmt.Errorf("payment: %w", err)
 	}
 	return clause, nil
 }
